@@ -1,0 +1,125 @@
+"""Load each model once, on first use or at start-up, and share it; unload idle ones."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from engines.registry import ModelEntry, Registry
+from engines.sources import materialize
+from engines.synthesizer import Synthesizer
+from engines.transcriber import Transcriber
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Placement:
+    device: str
+    compute_type: str
+
+
+def cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:
+        return False
+
+
+def place(entry: ModelEntry, has_cuda: bool) -> Placement:
+    """Pure: where a model runs. `auto` means CUDA/float16 with a GPU, else CPU/int8."""
+    device = entry.device if entry.device != "auto" else ("cuda" if has_cuda else "cpu")
+    compute_type = entry.compute_type
+    if compute_type == "auto":
+        compute_type = "float16" if device == "cuda" else "int8"
+    return Placement(device=device, compute_type=compute_type)
+
+
+@dataclass
+class _Slot:
+    lock: threading.Lock
+    value: Any = None
+    last_used: float = 0.0
+    load_seconds: float = 0.0
+    idle_unload_s: float = 0.0
+
+
+class ModelLoader:
+    """A cache of loaded engines keyed by model slug or voice name, one lock per key."""
+
+    def __init__(
+        self, registry: Registry, cache_dir: Path, allow_download: bool = False, has_cuda: bool | None = None
+    ) -> None:
+        self.registry = registry
+        self.cache_dir = cache_dir
+        self.allow_download = allow_download
+        self.has_cuda = cuda_available() if has_cuda is None else has_cuda
+        self._slots: dict[str, _Slot] = {}
+        self._slots_lock = threading.Lock()
+        self.on_load: Callable[[str, float], None] | None = None
+
+    def transcriber(self, entry: ModelEntry) -> Transcriber:
+        placement = place(entry, self.has_cuda)
+
+        def load() -> Transcriber:
+            assert entry.source is not None  # the registry guarantees it for transcription
+            path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
+            return Transcriber.load(path, placement.device, placement.compute_type, beam_size=entry.beam_size)
+
+        return self._get(f"model:{entry.slug}", load, entry.idle_unload_s)
+
+    def synthesizer(self, voice_name: str, entry: ModelEntry) -> Synthesizer:
+        placement = place(entry, self.has_cuda)
+        voice = self.registry.voices[voice_name]
+
+        def load() -> Synthesizer:
+            path = materialize(voice.source, voice_name, self.cache_dir, self.allow_download)
+            return Synthesizer.load(path, use_cuda=placement.device == "cuda")
+
+        return self._get(f"voice:{voice_name}:{placement.device}", load, entry.idle_unload_s)
+
+    def loaded(self) -> dict[str, float]:
+        """Keys of loaded engines and how long each took to load."""
+        with self._slots_lock:
+            return {k: s.load_seconds for k, s in self._slots.items() if s.value is not None}
+
+    def unload_idle(self, now: float | None = None) -> list[str]:
+        """Drop engines unused for longer than their model's `idle_unload_s` (0: never)."""
+        now = time.monotonic() if now is None else now
+        dropped = []
+        with self._slots_lock:
+            for key, slot in self._slots.items():
+                idle = slot.idle_unload_s > 0 and now - slot.last_used > slot.idle_unload_s
+                if slot.value is not None and idle and slot.lock.acquire(False):
+                    try:
+                        slot.value = None
+                        dropped.append(key)
+                    finally:
+                        slot.lock.release()
+        for key in dropped:
+            log.info("unloaded idle %s", key)
+        return dropped
+
+    def _get(self, key: str, load: Callable[[], Any], idle_unload_s: float) -> Any:
+        with self._slots_lock:
+            slot = self._slots.setdefault(key, _Slot(lock=threading.Lock(), idle_unload_s=idle_unload_s))
+        slot.last_used = time.monotonic()
+        if slot.value is not None:
+            return slot.value
+        with slot.lock:
+            if slot.value is None:
+                started = time.perf_counter()
+                slot.value = load()
+                slot.load_seconds = time.perf_counter() - started
+                log.info("loaded %s in %.2f s", key, slot.load_seconds)
+                if self.on_load is not None:
+                    self.on_load(key, slot.load_seconds)
+            slot.last_used = time.monotonic()
+            return slot.value

@@ -1,0 +1,314 @@
+"""The model registry: `models.toml` parsed once into frozen, validated objects."""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+
+Task = Literal["transcription", "synthesis"]
+DEVICES = ("auto", "cpu", "cuda")
+COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "float16", "bfloat16", "float32")
+
+
+class RegistryError(ValueError):
+    """models.toml is malformed; the message names the offending key."""
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a model's files come from."""
+
+    path: Path | None = None
+    """A local directory (Whisper) or `.onnx` file (Piper)."""
+    files: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """Target file name -> `package:relative/path` pieces, concatenated in order."""
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    """Target file name -> expected sha256 of the assembled file."""
+    hub: str | None = None
+    """A Hugging Face repository id."""
+    revision: str | None = None
+    hub_files: tuple[str, ...] = ()
+    """For a hub source: the files to fetch (all of the repository when empty)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    concurrency: int
+    """Requests that run at once on this model."""
+    max_queue: int
+    """Requests that may wait for a slot; the next one is refused with 429."""
+    timeout_s: float
+    """Longest a request may wait plus run before it is abandoned."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    slug: str
+    task: Task
+    description: str
+    aliases: tuple[str, ...]
+    source: Source | None
+    """None for synthesis models, whose weights are the voices'."""
+    device: str
+    compute_type: str
+    preload: bool
+    idle_unload_s: float
+    limits: Limits
+    beam_size: int = 5
+
+
+@dataclass(frozen=True)
+class VoiceEntry:
+    """A Piper voice file, known by its own name."""
+
+    name: str
+    source: Source
+
+
+@dataclass(frozen=True)
+class VoiceMapping:
+    """What a `voice` name in a request means: a Piper voice and how to speak it."""
+
+    name: str
+    voice: str
+    speaker_id: int | None = None
+    length_scale: float | None = None
+    noise_scale: float | None = None
+    noise_w_scale: float | None = None
+
+
+@dataclass(frozen=True)
+class Registry:
+    path: Path
+    models: Mapping[str, ModelEntry]
+    aliases: Mapping[str, str]
+    voices: Mapping[str, VoiceEntry]
+    voice_map: Mapping[str, VoiceMapping]
+
+    def resolve(self, slug: str) -> ModelEntry | None:
+        canonical = self.aliases.get(slug, slug)
+        return self.models.get(canonical)
+
+    def resolve_voice(self, name: str) -> VoiceMapping | None:
+        """An OpenAI voice name, or a Piper voice's own name with its defaults."""
+        if name in self.voice_map:
+            return self.voice_map[name]
+        if name in self.voices:
+            return VoiceMapping(name=name, voice=name)
+        return None
+
+
+def load_registry(path: Path) -> Registry:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise RegistryError(f"{path}: file not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise RegistryError(f"{path}: not valid TOML: {exc}") from exc
+    return parse_registry(raw, base_dir=path.parent, path=path)
+
+
+def parse_registry(raw: Mapping[str, Any], base_dir: Path, path: Path) -> Registry:
+    _only_keys(raw, "", {"defaults", "models", "voices", "voice_map"})
+    defaults = _table(raw, "defaults", "defaults")
+    _only_keys(defaults, "defaults", {"device", "max_queue", "timeout_s", "idle_unload_s", "concurrency"})
+
+    voices: dict[str, VoiceEntry] = {}
+    for name, body in _table(raw, "voices", "voices").items():
+        key = f"voices.{name}"
+        body = _as_table(body, key)
+        _only_keys(body, key, {"source"})
+        voices[name] = VoiceEntry(name=name, source=_parse_source(body.get("source"), f"{key}.source", base_dir))
+
+    voice_map: dict[str, VoiceMapping] = {}
+    for name, body in _table(raw, "voice_map", "voice_map").items():
+        key = f"voice_map.{name}"
+        body = _as_table(body, key)
+        _only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale"})
+        voice = _get(body, "voice", str, key)
+        if voice not in voices:
+            raise RegistryError(f"{key}.voice: unknown Piper voice {voice!r} (not under [voices])")
+        voice_map[name] = VoiceMapping(
+            name=name,
+            voice=voice,
+            speaker_id=_get(body, "speaker_id", int, key, None),
+            length_scale=_positive(body, "length_scale", key),
+            noise_scale=_positive(body, "noise_scale", key),
+            noise_w_scale=_positive(body, "noise_w_scale", key),
+        )
+
+    models: dict[str, ModelEntry] = {}
+    aliases: dict[str, str] = {}
+    for slug, body in _table(raw, "models", "models").items():
+        entry = _parse_model(slug, _as_table(body, f"models.{slug}"), defaults, base_dir)
+        models[slug] = entry
+        for alias in entry.aliases:
+            if alias in aliases or alias in models:
+                raise RegistryError(f"models.{slug}.aliases: {alias!r} is already taken")
+            aliases[alias] = slug
+    for alias, slug in aliases.items():
+        if alias in models:
+            raise RegistryError(f"models.{slug}.aliases: {alias!r} is also a model slug")
+    if not models:
+        raise RegistryError("models: no model is defined")
+    return Registry(
+        path=path,
+        models=MappingProxyType(models),
+        aliases=MappingProxyType(aliases),
+        voices=MappingProxyType(voices),
+        voice_map=MappingProxyType(voice_map),
+    )
+
+
+_MODEL_KEYS = {
+    "task",
+    "description",
+    "aliases",
+    "source",
+    "device",
+    "compute_type",
+    "preload",
+    "idle_unload_s",
+    "concurrency",
+    "max_queue",
+    "timeout_s",
+    "beam_size",
+}
+
+
+def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path) -> ModelEntry:
+    key = f"models.{slug}"
+    _only_keys(body, key, _MODEL_KEYS)
+    task = _get(body, "task", str, key)
+    if task not in ("transcription", "synthesis"):
+        raise RegistryError(f"{key}.task: must be 'transcription' or 'synthesis', not {task!r}")
+    device = _get(body, "device", str, key, defaults.get("device", "auto"))
+    if device not in DEVICES:
+        raise RegistryError(f"{key}.device: must be one of {', '.join(DEVICES)}, not {device!r}")
+    compute_type = _get(body, "compute_type", str, key, "auto")
+    if compute_type not in COMPUTE_TYPES:
+        raise RegistryError(f"{key}.compute_type: must be one of {', '.join(COMPUTE_TYPES)}")
+    source = None
+    if task == "transcription":
+        source = _parse_source(body.get("source"), f"{key}.source", base_dir)
+    elif "source" in body:
+        raise RegistryError(f"{key}.source: synthesis models take their weights from [voices]")
+    aliases = _get(body, "aliases", list, key, [])
+    if not all(isinstance(a, str) and a for a in aliases):
+        raise RegistryError(f"{key}.aliases: must be a list of non-empty strings")
+    # 0 means "pick for the device" and is settled when the model loads.
+    concurrency = _get(body, "concurrency", int, key, defaults.get("concurrency", 0))
+    limits = Limits(
+        concurrency=concurrency,
+        max_queue=_get(body, "max_queue", int, key, defaults.get("max_queue", 16)),
+        timeout_s=float(_get(body, "timeout_s", (int, float), key, defaults.get("timeout_s", 300))),
+    )
+    if limits.concurrency < 0 or limits.max_queue < 0 or limits.timeout_s <= 0:
+        raise RegistryError(f"{key}: concurrency and max_queue must be >= 0 and timeout_s > 0")
+    beam_size = _get(body, "beam_size", int, key, 5)
+    if beam_size < 1:
+        raise RegistryError(f"{key}.beam_size: must be at least 1")
+    return ModelEntry(
+        slug=slug,
+        task=task,
+        description=_get(body, "description", str, key, ""),
+        aliases=tuple(aliases),
+        source=source,
+        device=device,
+        compute_type=compute_type,
+        preload=_get(body, "preload", bool, key, False),
+        idle_unload_s=float(_get(body, "idle_unload_s", (int, float), key, defaults.get("idle_unload_s", 0))),
+        limits=limits,
+        beam_size=beam_size,
+    )
+
+
+def _parse_source(raw: Any, key: str, base_dir: Path) -> Source:
+    if raw is None:
+        raise RegistryError(f"{key}: missing (give path, files or hub)")
+    body = _as_table(raw, key)
+    _only_keys(body, key, {"path", "files", "sha256", "hub", "revision", "hub_files"})
+    kinds = [k for k in ("path", "files", "hub") if k in body]
+    if len(kinds) != 1:
+        raise RegistryError(f"{key}: give exactly one of path, files or hub")
+    sha256 = {str(k): str(v).lower() for k, v in _get(body, "sha256", dict, key, {}).items()}
+    for name, digest in sha256.items():
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise RegistryError(f"{key}.sha256.{name}: not a sha256 hex digest")
+    if "path" in body:
+        path = Path(_get(body, "path", str, key)).expanduser()
+        return Source(path=path if path.is_absolute() else base_dir / path, sha256=sha256)
+    if "files" in body:
+        files: dict[str, tuple[str, ...]] = {}
+        for name, pieces in _get(body, "files", dict, key).items():
+            pieces = [pieces] if isinstance(pieces, str) else pieces
+            if not pieces or not all(isinstance(p, str) and ":" in p for p in pieces):
+                raise RegistryError(f"{key}.files.{name}: expected 'package:path' or a list of them")
+            files[name] = tuple(pieces)
+        missing = sorted(set(files) - set(sha256))
+        if missing:
+            raise RegistryError(f"{key}.sha256.{missing[0]}: packaged files must be pinned by sha256")
+        return Source(files=files, sha256=sha256)
+    hub_files = _get(body, "hub_files", list, key, [])
+    return Source(
+        hub=_get(body, "hub", str, key),
+        revision=_get(body, "revision", str, key, None),
+        hub_files=tuple(str(f) for f in hub_files),
+        sha256=sha256,
+    )
+
+
+_MISSING = object()
+
+
+def _get(body: Mapping[str, Any], name: str, kind: Any, key: str, default: Any = _MISSING) -> Any:
+    if name not in body:
+        if default is _MISSING:
+            raise RegistryError(f"{key}.{name}: required")
+        return default
+    value = body[name]
+    # bool is an int in Python; a `true` where a number belongs is a mistake.
+    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
+        raise RegistryError(f"{key}.{name}: expected {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _positive(body: Mapping[str, Any], name: str, key: str) -> float | None:
+    value = _get(body, name, (int, float), key, None)
+    if value is not None and value <= 0:
+        raise RegistryError(f"{key}.{name}: must be positive")
+    return None if value is None else float(value)
+
+
+def _kind_name(kind: Any) -> str:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    names = {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _table(raw: Mapping[str, Any], name: str, key: str) -> Mapping[str, Any]:
+    return _as_table(raw.get(name, {}), key)
+
+
+def _as_table(value: Any, key: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise RegistryError(f"{key}: expected a table")
+    return value
+
+
+def _only_keys(body: Mapping[str, Any], key: str, allowed: set[str]) -> None:
+    for name in body:
+        if name not in allowed:
+            where = f"{key}.{name}" if key else name
+            raise RegistryError(f"{where}: unknown key (expected one of {', '.join(sorted(allowed))})")

@@ -1,0 +1,143 @@
+"""faster-whisper behind a small interface: numpy audio and options in, dataclasses out."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import _LANGUAGE_CODES
+from faster_whisper.transcribe import Segment as FwSegment
+
+from engines.audio_decode import WHISPER_RATE
+
+LANGUAGES: frozenset[str] = frozenset(_LANGUAGE_CODES)
+
+
+@dataclass(frozen=True)
+class Word:
+    start: float
+    end: float
+    word: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class Segment:
+    id: int
+    seek: int
+    start: float
+    end: float
+    text: str
+    tokens: tuple[int, ...]
+    temperature: float
+    avg_logprob: float
+    compression_ratio: float
+    no_speech_prob: float
+    words: tuple[Word, ...] = ()
+
+
+@dataclass(frozen=True)
+class TranscriptionOptions:
+    language: str | None = None
+    """ISO-639-1 code; None detects it."""
+    task: str = "transcribe"
+    """'transcribe', or 'translate' (into English)."""
+    temperature: float = 0.0
+    """The first temperature tried; decoding falls back to hotter ones when it fails."""
+    prompt: str | None = None
+    word_timestamps: bool = False
+    vad_filter: bool = False
+
+
+@dataclass(frozen=True)
+class TranscriptInfo:
+    language: str
+    language_probability: float
+    duration: float
+
+
+@dataclass(frozen=True)
+class Transcript:
+    info: TranscriptInfo
+    segments: tuple[Segment, ...] = field(default_factory=tuple)
+
+    @property
+    def text(self) -> str:
+        return "".join(s.text for s in self.segments).strip()
+
+
+@dataclass
+class Transcriber:
+    model: WhisperModel
+    beam_size: int = 5
+
+    @classmethod
+    def load(cls, path: Path, device: str, compute_type: str, cpu_threads: int = 0, beam_size: int = 5) -> Transcriber:
+        model = WhisperModel(
+            str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
+        )
+        return cls(model=model, beam_size=beam_size)
+
+    @property
+    def multilingual(self) -> bool:
+        return bool(self.model.model.is_multilingual)
+
+    def supports(self, language: str) -> bool:
+        return language in LANGUAGES and (self.multilingual or language == "en")
+
+    def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
+        """Start decoding; segments come lazily, so iterate them once, in the worker thread."""
+        temperatures = _fallback_temperatures(options.temperature)
+        segments, info = self.model.transcribe(
+            audio,
+            language=options.language,
+            task=options.task,
+            beam_size=self.beam_size,
+            temperature=temperatures,
+            initial_prompt=options.prompt or None,
+            word_timestamps=options.word_timestamps,
+            vad_filter=options.vad_filter,
+            condition_on_previous_text=True,
+        )
+        transcript_info = TranscriptInfo(
+            language=info.language,
+            language_probability=float(info.language_probability),
+            duration=round(len(audio) / WHISPER_RATE, 3),
+        )
+        return transcript_info, (_segment(i, s) for i, s in enumerate(segments))
+
+    def transcribe(self, audio: np.ndarray, options: TranscriptionOptions) -> Transcript:
+        info, segments = self.stream(audio, options)
+        return Transcript(info=info, segments=tuple(segments))
+
+
+def _fallback_temperatures(first: float) -> tuple[float, ...]:
+    # The hosted API treats the given temperature as a starting point and raises it
+    # when decoding fails its compression/log-probability checks.
+    steps = [first]
+    while steps[-1] + 0.2 <= 1.0 + 1e-9:
+        steps.append(round(steps[-1] + 0.2, 2))
+    return tuple(steps)
+
+
+def _segment(index: int, s: FwSegment) -> Segment:
+    words = tuple(
+        Word(start=round(w.start, 3), end=round(w.end, 3), word=w.word, probability=round(w.probability, 4))
+        for w in (s.words or ())
+    )
+    return Segment(
+        id=index,
+        seek=int(s.seek),
+        start=round(float(s.start), 3),
+        end=round(float(s.end), 3),
+        text=s.text,
+        tokens=tuple(s.tokens),
+        temperature=float(s.temperature or 0.0),
+        avg_logprob=float(s.avg_logprob),
+        compression_ratio=float(s.compression_ratio),
+        no_speech_prob=float(s.no_speech_prob),
+        words=words,
+    )

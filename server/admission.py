@@ -1,0 +1,116 @@
+"""Admission control: a per-model concurrency limit with a bounded FIFO wait queue."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Callable
+
+from server.errors import overloaded
+
+
+class Admission:
+    """At most `concurrency` requests run; `max_queue` more may wait; the rest get 429 at once."""
+
+    def __init__(self, name: str, concurrency: int, max_queue: int, timeout_s: float) -> None:
+        self.name = name
+        self.concurrency = max(1, concurrency)
+        self.max_queue = max_queue
+        self.timeout_s = timeout_s
+        self.active = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._service_seconds = 5.0
+        self.on_wait: Callable[[str, float], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        return len(self._waiting)
+
+    @property
+    def saturated(self) -> bool:
+        return self.active >= self.concurrency and len(self._waiting) >= self.max_queue
+
+    async def acquire(self) -> Ticket:
+        """Wait for a slot. Raises 429 when the queue is full and 503 on timeout."""
+        started = time.monotonic()
+        if self.active < self.concurrency and not self._waiting:
+            self.active += 1
+            return self._ticket(started)
+        if len(self._waiting) >= self.max_queue:
+            raise overloaded(
+                "queue_full",
+                f"{self.name} is busy ({self.active} running, {len(self._waiting)} waiting); retry later",
+                429,
+                self._retry_after(),
+            )
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append(future)
+        try:
+            await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+        except (TimeoutError, asyncio.CancelledError) as exc:
+            if future.done() and not future.cancelled():
+                # The slot was handed over just as we gave up: pass it on.
+                self._release()
+            else:
+                future.cancel()
+                self._waiting.remove(future)
+            if isinstance(exc, TimeoutError):
+                raise overloaded(
+                    "timeout",
+                    f"{self.name} did not free a slot within {self.timeout_s:.0f} s",
+                    503,
+                    self._retry_after(),
+                ) from None
+            raise
+        return self._ticket(started)
+
+    def _ticket(self, started: float) -> Ticket:
+        waited = time.monotonic() - started
+        if self.on_wait is not None:
+            self.on_wait(self.name, waited)
+        return Ticket(self, asyncio.get_running_loop())
+
+    def _release(self) -> None:
+        while self._waiting:
+            future = self._waiting.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self.active -= 1
+
+    def _record_service(self, seconds: float) -> None:
+        self._service_seconds = 0.8 * self._service_seconds + 0.2 * seconds
+
+    def _retry_after(self) -> float:
+        backlog = (len(self._waiting) + self.active) / self.concurrency
+        return max(1.0, backlog * self._service_seconds)
+
+
+class Ticket:
+    """A held slot; `release` may be called from any thread, and only its first call counts."""
+
+    def __init__(self, admission: Admission, loop: asyncio.AbstractEventLoop) -> None:
+        self._admission = admission
+        self._loop = loop
+        self._started = time.monotonic()
+        self._released = False
+
+    def release(self) -> None:
+        if self._released:
+            return
+        self._released = True
+        elapsed = time.monotonic() - self._started
+
+        def give_back() -> None:
+            self._admission._record_service(elapsed)
+            self._admission._release()
+
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            give_back()
+        else:
+            self._loop.call_soon_threadsafe(give_back)

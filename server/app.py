@@ -1,0 +1,99 @@
+"""The Starlette application: routes of both surfaces over one core, built in the lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from engines.loader import ModelLoader
+from engines.registry import load_registry
+from server import native, openai_api
+from server.auth import BearerAuth
+from server.config import Settings
+from server.core import Core
+from server.errors import ApiError
+from server.surfaces import on_api_error, on_http_error, on_unexpected
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Readiness:
+    preloaded: bool = False
+    errors: list[str] = field(default_factory=list)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    # A broken models.toml stops the server here, before it listens, naming the key.
+    registry = load_registry(settings.models_path)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        loader = ModelLoader(registry, settings.cache_dir, settings.allow_download)
+        app.state.core = Core(settings, registry, loader)
+        app.state.readiness = Readiness(preloaded=not settings.preload)
+        preload = asyncio.create_task(_preload(app.state.core, app.state.readiness)) if settings.preload else None
+        try:
+            yield
+        finally:
+            if preload is not None:
+                preload.cancel()
+
+    return Starlette(
+        routes=[
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            *native.routes,
+            *openai_api.routes,
+        ],
+        middleware=[Middleware(BearerAuth, keys=settings.api_keys)],
+        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected},
+        lifespan=lifespan,
+    )
+
+
+async def _preload(core: Core, readiness: Readiness) -> None:
+    """Load the `preload = true` models off the event loop; /ready waits for this."""
+    for entry in core.registry.models.values():
+        if not entry.preload:
+            continue
+        try:
+            if entry.task == "transcription":
+                await core.load_transcriber(entry)
+            else:
+                for voice in sorted({m.voice for m in core.registry.voice_map.values()}):
+                    await core.load_synthesizer(voice, entry)
+        except ApiError as exc:
+            log.error("preloading %s failed: %s", entry.slug, exc.message)
+            readiness.errors.append(exc.message)
+    readiness.preloaded = True
+
+
+async def health(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    readiness: Readiness = request.app.state.readiness
+    core: Core = request.app.state.core
+    saturated = [a.name for a in core.admissions.values() if a.saturated]
+    is_ready = readiness.preloaded and not readiness.errors and not saturated
+    body = {
+        "status": "ok" if is_ready else "unavailable",
+        "models_loaded": sorted(core.loader.loaded()),
+        "preloaded": readiness.preloaded,
+        "errors": readiness.errors,
+        "saturated": saturated,
+    }
+    return JSONResponse(body, status_code=200 if is_ready else 503)

@@ -1,0 +1,101 @@
+"""The OpenAI-compatible surface under /oai/v1: same core, OpenAI's request and response shapes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from engines.registry import ModelEntry
+from server import render
+from server.core import Core
+from server.errors import ApiError
+from server.parsing import read_form, read_json, speech_request, transcription_request
+from server.streaming import speech_events, speech_response, sse_response, transcript_events
+
+PREFIX = "/oai/v1"
+CREATED = 1_700_000_000  # models have no meaningful creation time here; a fixed one keeps lists stable
+
+
+async def transcriptions(request: Request) -> Response:
+    return await _transcription(request, "transcribe")
+
+
+async def translations(request: Request) -> Response:
+    return await _transcription(request, "translate")
+
+
+async def _transcription(request: Request, task: str) -> Response:
+    core: Core = request.app.state.core
+    form = await read_form(request, core.settings.max_upload_bytes)
+    try:
+        parsed, view, stream = transcription_request(form, "json", task, core.settings.vad_default)
+        if stream:
+            return sse_response(transcript_events(await core.transcribe_stream(parsed)))
+        info, segments = await core.transcribe(parsed)
+        return render.openai(info, segments, view)
+    finally:
+        await form.close()
+
+
+async def speech(request: Request) -> Response:
+    core: Core = request.app.state.core
+    body = await read_json(request)
+    parsed = speech_request(body)
+    stream_format = body.get("stream_format") or "audio"
+    if stream_format not in ("audio", "sse"):
+        raise ApiError(400, "invalid_value", "'stream_format' must be 'audio' or 'sse'", "stream_format")
+    result = await core.synthesize(parsed)
+    if stream_format == "sse":
+        return sse_response(speech_events(result, len(parsed.input)))
+    return speech_response(result)
+
+
+async def list_models(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    data = [_model(slug, entry) for entry in core.registry.models.values() for slug in (entry.slug, *entry.aliases)]
+    return JSONResponse({"object": "list", "data": data})
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    slug = request.path_params["model"]
+    entry = core.registry.resolve(slug)
+    if entry is None:
+        raise ApiError(404, "model_not_found", f"The model '{slug}' does not exist", "model")
+    return JSONResponse(_model(slug, entry))
+
+
+async def list_voices(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    registry = core.registry
+    voices: list[dict[str, Any]] = [
+        {"id": m.name, "name": m.name, "voice": m.voice, "speaker_id": m.speaker_id}
+        for m in registry.voice_map.values()
+    ]
+    voices += [{"id": name, "name": name, "voice": name, "speaker_id": None} for name in registry.voices]
+    return JSONResponse({"voices": voices, "data": voices})
+
+
+def _model(slug: str, entry: ModelEntry) -> dict[str, Any]:
+    return {
+        "id": slug,
+        "object": "model",
+        "created": CREATED,
+        "owned_by": slug.split("/", 1)[0] if "/" in slug else "local",
+        "task": entry.task,
+        "root": entry.slug,
+        "description": entry.description,
+    }
+
+
+routes = [
+    Route(f"{PREFIX}/audio/transcriptions", transcriptions, methods=["POST"]),
+    Route(f"{PREFIX}/audio/translations", translations, methods=["POST"]),
+    Route(f"{PREFIX}/audio/speech", speech, methods=["POST"]),
+    Route(f"{PREFIX}/audio/voices", list_voices, methods=["GET"]),
+    Route(f"{PREFIX}/models", list_models, methods=["GET"]),
+    Route(f"{PREFIX}/models/{{model:path}}", retrieve_model, methods=["GET"]),
+]

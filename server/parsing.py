@@ -1,0 +1,216 @@
+"""Read requests into core request objects: bounded multipart uploads and JSON bodies."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import AsyncGenerator, AsyncIterator
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.requests import Request
+
+from engines.transcriber import TranscriptionOptions
+from server.core import SpeechRequest, TranscribeRequest
+from server.errors import ApiError, bad_request, invalid, missing
+from server.render import TRANSCRIPT_FORMATS, TranscriptView
+
+# Room for the form's other fields and boundaries on top of the file itself.
+_FORM_OVERHEAD = 64 * 1024
+# Past this, a refused upload is not even drained: the connection is closed.
+_DRAIN_LIMIT = 256 * 1024 * 1024
+
+
+class UploadTooLarge(Exception):
+    pass
+
+
+async def read_form(request: Request, max_bytes: int) -> FormData:
+    """Parse multipart/form-data, spooling files to disk and refusing bodies over `max_bytes`."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("multipart/form-data"):
+        raise bad_request(
+            "invalid_content_type",
+            f"Expected multipart/form-data with a 'file' field, got '{content_type or 'no content type'}'",
+        )
+    limit = max_bytes + _FORM_OVERHEAD
+    too_large = ApiError(413, "file_too_large", f"The upload is larger than {max_bytes // (1024 * 1024)} MB", "file")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        await _drain(request, int(declared))
+        raise too_large
+    parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=2, max_fields=32)
+    try:
+        return await parser.parse()
+    except UploadTooLarge:
+        await _drain(request, _DRAIN_LIMIT)
+        raise too_large from None
+    except MultiPartException as exc:
+        raise bad_request("invalid_multipart", f"The multipart body could not be parsed: {exc}") from exc
+
+
+async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    received = 0
+    async for chunk in stream:
+        received += len(chunk)
+        if received > limit:
+            raise UploadTooLarge
+        yield chunk
+
+
+async def _drain(request: Request, declared: int) -> None:
+    # Reading (and dropping) the rest lets the client finish sending and read our 413,
+    # instead of failing with a broken pipe. Nothing is kept in memory.
+    if declared > _DRAIN_LIMIT:
+        return
+    try:
+        async for _ in request.stream():
+            pass
+    except Exception:
+        return
+
+
+def _field(form: FormData, name: str) -> str | None:
+    value = form.get(name)
+    if value is None:
+        return None
+    if isinstance(value, UploadFile):
+        raise invalid(name, f"'{name}' must be a text field, not a file")
+    return value.strip() or None
+
+
+def _float(value: str | None, name: str, default: float, low: float, high: float) -> float:
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise invalid(name, f"'{name}' must be a number, not '{value}'") from None
+    if not math.isfinite(number) or not low <= number <= high:
+        raise invalid(name, f"'{name}' must be between {low} and {high}")
+    return number
+
+
+def _bool(value: str | None, name: str) -> bool | None:
+    if value is None:
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise invalid(name, f"'{name}' must be true or false")
+
+
+def transcription_request(
+    form: FormData, default_format: str, task: str, vad_default: bool
+) -> tuple[TranscribeRequest, TranscriptView, bool]:
+    """The form fields of both surfaces; returns the request, what to render, and whether to stream."""
+    upload = form.get("file")
+    if upload is None:
+        raise missing("file")
+    if not isinstance(upload, UploadFile):
+        raise invalid("file", "'file' must be an uploaded file, not a text field")
+    if upload.size == 0:
+        raise bad_request("empty_file", "The uploaded file is empty", "file")
+    model = _field(form, "model")
+    if model is None:
+        raise missing("model")
+    response_format = _field(form, "response_format") or default_format
+    if response_format not in TRANSCRIPT_FORMATS:
+        raise invalid("response_format", f"'response_format' must be one of {', '.join(TRANSCRIPT_FORMATS)}")
+    granularities = _granularities(form)
+    if granularities and response_format != "verbose_json":
+        raise invalid("timestamp_granularities", "'timestamp_granularities' needs response_format 'verbose_json'")
+    language = _field(form, "language")
+    stream = bool(_bool(_field(form, "stream"), "stream"))
+    vad = _bool(_field(form, "vad_filter"), "vad_filter")
+    words = "word" in granularities
+    options = TranscriptionOptions(
+        language=language.lower() if language else None,
+        task=task,
+        temperature=_float(_field(form, "temperature"), "temperature", 0.0, 0.0, 1.0),
+        prompt=_field(form, "prompt"),
+        # Subtitles are cut at word boundaries, so they need word timings too.
+        word_timestamps=words or response_format in ("srt", "vtt"),
+        vad_filter=vad_default if vad is None else vad,
+    )
+    view = TranscriptView(
+        response_format=response_format,
+        task=task,
+        segments=not granularities or "segment" in granularities,
+        words=words,
+    )
+    return TranscribeRequest(model=model, file=upload.file, options=options), view, stream
+
+
+def _granularities(form: FormData) -> list[str]:
+    values = [*form.getlist("timestamp_granularities[]"), *form.getlist("timestamp_granularities")]
+    result: list[str] = []
+    for value in values:
+        if isinstance(value, UploadFile):
+            raise invalid("timestamp_granularities", "'timestamp_granularities' must be text")
+        # Some clients send the list as one JSON or comma-separated field.
+        text = value.strip()
+        try:
+            items = json.loads(text) if text.startswith("[") else text.split(",")
+        except json.JSONDecodeError:
+            raise invalid("timestamp_granularities", "'timestamp_granularities' is not a valid list") from None
+        for item in items:
+            item = str(item).strip()
+            if item not in ("segment", "word"):
+                raise invalid("timestamp_granularities", f"'{item}' is not a granularity; use 'segment' or 'word'")
+            result.append(item)
+    return result
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    content_type = request.headers.get("content-type", "")
+    if not content_type.startswith("application/json"):
+        raise bad_request(
+            "invalid_content_type", f"Expected an application/json body, got '{content_type or 'no content type'}'"
+        )
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise bad_request("invalid_json", f"The body is not valid JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise bad_request("invalid_json", "The body must be a JSON object")
+    return data
+
+
+def speech_request(body: dict[str, Any]) -> SpeechRequest:
+    model = _json_str(body, "model")
+    text = body.get("input")
+    if text is None:
+        raise missing("input")
+    if not isinstance(text, str):
+        raise invalid("input", "'input' must be a string")
+    voice = body.get("voice")
+    if isinstance(voice, dict):
+        # The newer OpenAI SDKs send custom voices as {"id": "..."}.
+        voice = voice.get("id")
+    if voice is None:
+        raise missing("voice")
+    if not isinstance(voice, str) or not voice:
+        raise invalid("voice", "'voice' must be a voice name or {\"id\": name}")
+    response_format = body.get("response_format") or "mp3"
+    if not isinstance(response_format, str):
+        raise invalid("response_format", "'response_format' must be a string")
+    speed = body.get("speed", 1.0)
+    if speed is None:
+        speed = 1.0
+    if isinstance(speed, bool) or not isinstance(speed, int | float) or not math.isfinite(speed):
+        raise invalid("speed", "'speed' must be a number")
+    return SpeechRequest(model=model, input=text, voice=voice, response_format=response_format, speed=float(speed))
+
+
+def _json_str(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if value is None or value == "":
+        raise missing(name)
+    if not isinstance(value, str):
+        raise invalid(name, f"'{name}' must be a string")
+    return value

@@ -1,0 +1,50 @@
+"""Server-sent events for streamed transcripts and streamed speech (both surfaces)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.responses import StreamingResponse
+
+from server.core import Speech, TranscriptStream
+from server.render import usage
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+def event(payload: dict[str, Any]) -> bytes:
+    return f"data: {json.dumps(payload, ensure_ascii=False)}\n\n".encode()
+
+
+def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
+    return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
+
+
+async def transcript_events(stream: TranscriptStream) -> AsyncIterator[bytes]:
+    """`transcript.text.delta` per decoded segment, then `transcript.text.done` with the full text."""
+    parts: list[str] = []
+    async for segment in stream.segments:
+        # The first delta carries no leading space, so the deltas join to the done text.
+        delta = segment.text.lstrip() if not parts else segment.text
+        parts.append(delta)
+        yield event({"type": "transcript.text.delta", "delta": delta})
+    yield event({"type": "transcript.text.done", "text": "".join(parts).strip(), "usage": usage(stream.info)})
+
+
+async def speech_events(speech: Speech, input_chars: int) -> AsyncIterator[bytes]:
+    """`speech.audio.delta` with base64 audio per encoded chunk, then `speech.audio.done`."""
+    async for chunk in speech.chunks:
+        yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode("ascii")})
+    yield event(
+        {
+            "type": "speech.audio.done",
+            "usage": {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars},
+        }
+    )
+
+
+def speech_response(speech: Speech) -> StreamingResponse:
+    return StreamingResponse(speech.chunks, media_type=speech.format.media_type)

@@ -1,0 +1,38 @@
+"""Which surface a path belongs to, and so how its errors are rendered."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from server.errors import ApiError, native_response, openai_response
+
+OPENAI_PREFIX = "/oai/"
+log = logging.getLogger(__name__)
+
+
+def error_response(path: str, error: ApiError) -> JSONResponse:
+    return openai_response(error) if path.startswith(OPENAI_PREFIX) else native_response(error)
+
+
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return error_response(request.url.path, exc)
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    error = ApiError(
+        exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=dict(exc.headers or {})
+    )
+    return error_response(request.url.path, error)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    error = ApiError(500, "internal_error", "The server failed to handle this request; see its log")
+    return error_response(request.url.path, error)
