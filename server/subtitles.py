@@ -11,6 +11,7 @@ LINE_CHARS = 42
 MAX_LINES = 2
 MAX_CUE_SECONDS = 6.0
 SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
+CLAUSE_END = (*SENTENCE_END, ",", ";", ":", "，", "、")
 
 
 @dataclass(frozen=True)
@@ -29,8 +30,9 @@ def cues(segments: Sequence[Segment]) -> list[Cue]:
         group: list[Word] = []
         for word in words:
             if group and _too_big([*group, word]):
-                result.append(_cue(group))
-                group = []
+                cut = _clause_break(group)
+                result.append(_cue(group[:cut]))
+                group = group[cut:]
             group.append(word)
             if word.word.strip().endswith(SENTENCE_END) and _length(group) > LINE_CHARS // 2:
                 result.append(_cue(group))
@@ -51,6 +53,14 @@ def srt(segments: Sequence[Segment]) -> str:
 def vtt(segments: Sequence[Segment]) -> str:
     blocks = [f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{c.text}\n" for c in cues(segments)]
     return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _clause_break(words: list[Word]) -> int:
+    """Where to end a full cue: after the last clause punctuation in its second half, else at the end."""
+    for index in range(len(words) - 1, len(words) // 2 - 1, -1):
+        if index > 0 and words[index - 1].word.strip().endswith(CLAUSE_END):
+            return index
+    return len(words)
 
 
 def _too_big(words: list[Word]) -> bool:

@@ -1,0 +1,62 @@
+"""Helpers for tests: convert clips with PyAV and read any audio back with its format facts."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Decoded:
+    samples: np.ndarray
+    """float32, mono mix."""
+    sample_rate: int
+    channels: int
+    codec: str
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+
+def read_audio(data: bytes | Path) -> Decoded:
+    source = io.BytesIO(data) if isinstance(data, bytes) else str(data)
+    with av.open(source) as container:
+        stream = container.streams.audio[0]
+        codec = stream.codec_context.name
+        channels = stream.codec_context.channels
+        pieces, rate = [], stream.codec_context.sample_rate
+        for frame in container.decode(stream):
+            array = frame.to_ndarray().astype(np.float32)
+            if frame.format.is_planar:
+                array = array.mean(axis=0)
+            else:
+                array = array.reshape(-1, channels).mean(axis=1)
+            if frame.format.name.startswith("s16"):
+                array = array / 32768.0
+            elif frame.format.name.startswith("s32"):
+                array = array / 2147483648.0
+            pieces.append(array)
+            rate = frame.sample_rate
+    return Decoded(np.concatenate(pieces), rate, channels, codec)
+
+
+def convert(source: Path, target: Path, container: str, codec: str, rate: int, layout: str = "mono") -> Path:
+    """Re-encode `source` into `container`/`codec` at `rate`, the way a client's recorder might."""
+    decoded = read_audio(source)
+    with av.open(str(target), mode="w", format=container) as out:
+        stream = out.add_stream(codec, rate=rate, layout=layout)
+        resampler = av.AudioResampler(format=stream.codec_context.format or "fltp", layout=layout, rate=rate)
+        frame = av.AudioFrame.from_ndarray(decoded.samples.reshape(1, -1), format="flt", layout="mono")
+        frame.sample_rate = decoded.sample_rate
+        frame.pts = None
+        for converted in resampler.resample(frame) + resampler.resample(None):
+            for packet in stream.encode(converted):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return target

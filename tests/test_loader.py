@@ -1,0 +1,38 @@
+"""Device placement and the load-once cache."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import replace
+
+from engines.loader import ModelLoader, place
+from engines.registry import load_registry
+from server.config import PROJECT_ROOT, Settings
+
+REGISTRY = load_registry(PROJECT_ROOT / "models.toml")
+WHISPER = REGISTRY.models["openai/whisper-1"]
+
+
+def test_auto_picks_cuda_float16_with_a_gpu_and_cpu_int8_without() -> None:
+    assert (place(WHISPER, has_cuda=True).device, place(WHISPER, has_cuda=True).compute_type) == ("cuda", "float16")
+    assert (place(WHISPER, has_cuda=False).device, place(WHISPER, has_cuda=False).compute_type) == ("cpu", "int8")
+
+
+def test_overrides_win() -> None:
+    entry = replace(WHISPER, device="cpu", compute_type="float32")
+    assert place(entry, has_cuda=True).device == "cpu"
+    assert place(entry, has_cuda=True).compute_type == "float32"
+    assert place(replace(WHISPER, device="cuda"), has_cuda=False).compute_type == "float16"
+
+
+def test_concurrent_first_use_loads_once() -> None:
+    loader = ModelLoader(REGISTRY, Settings().cache_dir, has_cuda=False)
+    entry = REGISTRY.models["local/whisper-tiny.en"]
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(loader.transcriber(entry))) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len({id(r) for r in results}) == 1
+    assert list(loader.loaded()) == ["model:local/whisper-tiny.en"]

@@ -1,0 +1,124 @@
+"""POST /v1/inference/audio/synthesize against a real server on the embedded Piper voice."""
+
+from __future__ import annotations
+
+import numpy as np
+import httpx
+import pytest
+from audio_tools import read_audio
+from wer import wer
+
+URL = "/v1/inference/audio/synthesize"
+SENTENCE = "Welcome to the audio server. Your request has been received."
+OPENAI_VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+                 "marin", "cedar"]
+MEDIA_TYPES = {
+    "mp3": "audio/mpeg",
+    "opus": "audio/ogg",
+    "aac": "audio/aac",
+    "flac": "audio/flac",
+    "wav": "audio/wav",
+    "pcm": "audio/pcm",
+}
+CODECS = {"mp3": "mp3float", "opus": "opus", "aac": "aac", "flac": "flac", "wav": "pcm_s16le"}
+
+
+def synthesize(client: httpx.Client, **fields: object) -> httpx.Response:
+    body = {"model": "openai/tts-1", "input": SENTENCE, "voice": "alloy", **fields}
+    return client.post(URL, json=body)
+
+
+def pcm_seconds(data: bytes) -> float:
+    return len(data) / 2 / 24000
+
+
+@pytest.fixture(scope="module")
+def reference_seconds(base_url: str) -> float:
+    with httpx.Client(base_url=base_url, timeout=120) as client:
+        response = synthesize(client, response_format="pcm")
+    assert response.status_code == 200
+    return pcm_seconds(response.content)
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav"])
+def test_every_format_decodes_back(client: httpx.Client, response_format: str, reference_seconds: float) -> None:
+    response = synthesize(client, response_format=response_format)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == MEDIA_TYPES[response_format]
+    decoded = read_audio(response.content)
+    assert decoded.codec == CODECS[response_format]
+    assert decoded.channels == 1
+    # Opus always decodes at 48 kHz; everything else is sent at 24 kHz.
+    assert decoded.sample_rate == (48000 if response_format == "opus" else 24000)
+    # Piper draws phoneme durations with noise, so two requests differ a little; the exact
+    # ±2 % round trip of each encoder is checked on fixed audio in test_audio_encode.
+    assert decoded.duration == pytest.approx(reference_seconds, rel=0.12)
+    assert np.abs(decoded.samples).max() > 0.1
+
+
+def test_pcm_is_raw_24khz_16bit(client: httpx.Client) -> None:
+    response = synthesize(client, response_format="pcm")
+    assert response.headers["content-type"] == "audio/pcm"
+    samples = np.frombuffer(response.content, dtype="<i2")
+    assert len(response.content) % 2 == 0
+    # 3 to 8 seconds of speech for this sentence at 24 kHz; at 22.05 kHz it would not be resampled.
+    assert 3.0 < pcm_seconds(response.content) < 8.0
+    assert np.abs(samples).max() > 3000
+
+
+def test_default_format_is_mp3(client: httpx.Client) -> None:
+    response = synthesize(client)
+    assert response.headers["content-type"] == "audio/mpeg"
+    assert read_audio(response.content).codec == "mp3float"
+
+
+@pytest.mark.parametrize("voice", [*OPENAI_VOICES, "en_US-joe-medium"])
+def test_every_voice_name(client: httpx.Client, voice: str) -> None:
+    response = synthesize(client, voice=voice, input="Testing one two three.", response_format="pcm")
+    assert response.status_code == 200, response.text
+    assert 0.8 < pcm_seconds(response.content) < 4.0
+
+
+def test_voices_map_to_different_settings(client: httpx.Client) -> None:
+    text = " ".join([SENTENCE] * 4)
+    onyx = synthesize(client, voice="onyx", input=text, response_format="pcm").content
+    nova = synthesize(client, voice="nova", input=text, response_format="pcm").content
+    # onyx speaks slower (length_scale 1.12) than nova (0.95); over four sentences the
+    # random phoneme-duration noise averages out well below that gap.
+    assert pcm_seconds(onyx) > pcm_seconds(nova) * 1.06
+
+
+def _centroid(samples: np.ndarray, rate: int) -> float:
+    spectrum = np.abs(np.fft.rfft(samples))
+    freqs = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float((spectrum * freqs).sum() / spectrum.sum())
+
+
+@pytest.mark.parametrize("speed", [0.5, 2.0])
+def test_speed_scales_duration_not_pitch(client: httpx.Client, speed: float, reference_seconds: float) -> None:
+    normal = np.frombuffer(synthesize(client, response_format="pcm").content, "<i2").astype(np.float32)
+    changed = np.frombuffer(synthesize(client, response_format="pcm", speed=speed).content, "<i2").astype(np.float32)
+    ratio = (len(changed) / 24000) / reference_seconds
+    # Piper rounds each phoneme up to whole frames, so a faster speed shortens a little less
+    # than 1/speed (measured: x2.0 gives about 0.62 of the length, x0.5 about 1.95).
+    assert (1 / speed) * 0.85 <= ratio <= (1 / speed) * 1.35
+    # A resample would shift the spectrum by the speed factor; Piper's length scale does not.
+    assert _centroid(changed, 24000) == pytest.approx(_centroid(normal, 24000), rel=0.25)
+
+
+def test_round_trip_through_transcription(client: httpx.Client) -> None:
+    text = "The quick brown fox jumps over the lazy dog. Please call me back tomorrow morning."
+    audio = synthesize(client, input=text, response_format="wav").content
+    response = client.post(
+        "/v1/inference/audio/transcribe",
+        data={"model": "openai/whisper-1", "language": "en"},
+        files={"file": ("speech.wav", audio, "audio/wav")},
+    )
+    assert response.status_code == 200, response.text
+    assert wer(text, response.json()["data"]["text"]) <= 0.1
+
+
+def test_tts_1_hd_and_aliases(client: httpx.Client) -> None:
+    for model in ("openai/tts-1-hd", "tts-1", "tts-1-hd"):
+        response = synthesize(client, model=model, response_format="pcm", input="Hello.")
+        assert response.status_code == 200, (model, response.text)

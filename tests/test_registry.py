@@ -1,0 +1,96 @@
+"""models.toml parsing: the shipped file, aliases, voices, and errors that name the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from engines.registry import RegistryError, load_registry, parse_registry
+from server.config import PROJECT_ROOT
+
+OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
+                 "marin", "cedar"}
+
+
+def test_shipped_registry() -> None:
+    registry = load_registry(PROJECT_ROOT / "models.toml")
+    whisper = registry.resolve("whisper-1")
+    assert whisper is not None and whisper.slug == "openai/whisper-1" and whisper.task == "transcription"
+    assert registry.resolve("tiny.en") is registry.models["local/whisper-tiny.en"]
+    for slug in ("openai/tts-1", "openai/tts-1-hd", "tts-1", "tts-1-hd", "gpt-4o-mini-tts"):
+        entry = registry.resolve(slug)
+        assert entry is not None and entry.task == "synthesis", slug
+    for slug in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe"):
+        assert registry.resolve(slug) is whisper
+    assert OPENAI_VOICES <= set(registry.voice_map)
+    assert registry.resolve_voice("en_US-joe-medium") is not None
+    assert registry.resolve_voice("dracula") is None
+    assert registry.resolve("nothing") is None
+
+
+def _minimal() -> dict:
+    return {
+        "models": {
+            "a/stt": {"task": "transcription", "source": {"path": "model-dir"}, "aliases": ["stt"]},
+            "a/tts": {"task": "synthesis"},
+        },
+        "voices": {"v1": {"source": {"path": "v1.onnx"}}},
+        "voice_map": {"alloy": {"voice": "v1", "length_scale": 1.1}},
+    }
+
+
+def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
+    registry = parse_registry(_minimal(), base_dir=tmp_path, path=tmp_path / "models.toml")
+    source = registry.models["a/stt"].source
+    assert source is not None and source.path == tmp_path / "model-dir"
+
+
+@pytest.mark.parametrize(
+    ("mutate", "key"),
+    [
+        (lambda raw: raw["models"]["a/stt"].update(task="vision"), "models.a/stt.task"),
+        (lambda raw: raw["models"]["a/stt"].update(device="tpu"), "models.a/stt.device"),
+        (lambda raw: raw["models"]["a/stt"].update(concurency=2), "models.a/stt.concurency"),
+        (lambda raw: raw["models"]["a/stt"].update(max_queue="many"), "models.a/stt.max_queue"),
+        (lambda raw: raw["models"]["a/stt"].update(preload=1), "models.a/stt.preload"),
+        (lambda raw: raw["models"]["a/stt"].pop("source"), "models.a/stt.source"),
+        (lambda raw: raw["models"]["a/stt"]["source"].update(hub="x/y"), "models.a/stt.source"),
+        (lambda raw: raw["models"]["a/tts"].update(aliases=["stt"]), "models.a/tts.aliases"),
+        (lambda raw: raw["voice_map"]["alloy"].update(voice="v2"), "voice_map.alloy.voice"),
+        (lambda raw: raw["voice_map"]["alloy"].update(length_scale=-1), "voice_map.alloy.length_scale"),
+        (lambda raw: raw["voices"]["v1"].update(source={"files": {"a.onnx": "pkg:a.onnx"}}),
+         "voices.v1.source.sha256.a.onnx"),
+        (lambda raw: raw["voices"]["v1"].update(source={"path": "x", "sha256": {"x": "abc"}}),
+         "voices.v1.source.sha256.x"),
+        (lambda raw: raw.update(extra={}), "extra"),
+    ],
+)
+def test_mistakes_name_the_key(mutate, key: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    raw = _minimal()
+    mutate(raw)
+    with pytest.raises(RegistryError) as caught:
+        parse_registry(raw, base_dir=tmp_path, path=tmp_path / "models.toml")
+    assert str(caught.value).startswith(key), str(caught.value)
+
+
+def test_bad_toml_names_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "models.toml"
+    path.write_text("[models\n")
+    with pytest.raises(RegistryError, match="models.toml: not valid TOML"):
+        load_registry(path)
+
+
+def test_server_refuses_to_start_on_a_bad_registry(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "models.toml"
+    path.write_text('[models."x"]\ntask = "transcription"\nsource.path = "d"\nbeam_size = 0\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "server", "serve", "--port", "1"],
+        env={"AUDIO_MODELS": str(path), "PATH": "/usr/bin:/bin"},
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "models.x.beam_size" in result.stderr
