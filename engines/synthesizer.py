@@ -49,10 +49,17 @@ class Synthesizer:
     def num_speakers(self) -> int:
         return int(self.voice.config.num_speakers)
 
-    def sentences(self, text: str) -> list[list[str]]:
-        """Phonemes per sentence; empty sentences (punctuation only) are dropped."""
+    def sentences(self, text: str, quick_start: bool = True) -> list[list[str]]:
+        """Phonemes per sentence; empty sentences (punctuation only) are dropped.
+
+        With `quick_start`, a long first sentence is cut after its first clause
+        (at a comma, semicolon or colon), so the first audio is ready sooner.
+        """
         with _ESPEAK_LOCK:
-            return [p for p in self.voice.phonemize(text) if p]
+            sentences = [p for p in self.voice.phonemize(text) if p]
+        if quick_start and sentences:
+            sentences[:1] = _first_clause(sentences[0])
+        return sentences
 
     def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
         """Speak one sentence. `speed` scales Piper's length scale, so pitch is untouched."""
@@ -73,6 +80,19 @@ class Synthesizer:
     def stream(self, text: str, settings: VoiceSettings, speed: float = 1.0) -> Iterator[np.ndarray]:
         for phonemes in self.sentences(text):
             yield self.render(phonemes, settings, speed)
+
+
+QUICK_START_PHONEMES = 60
+"""A first sentence longer than this is cut after a clause of at least a third of it."""
+
+
+def _first_clause(phonemes: list[str]) -> list[list[str]]:
+    if len(phonemes) <= QUICK_START_PHONEMES:
+        return [phonemes]
+    for index, phoneme in enumerate(phonemes[: QUICK_START_PHONEMES + 1]):
+        if phoneme in (",", ";", ":") and index >= QUICK_START_PHONEMES // 3:
+            return [phonemes[: index + 1], phonemes[index + 1 :]]
+    return [phonemes]
 
 
 def _find_onnx(path: Path) -> Path:

@@ -10,6 +10,7 @@ import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 from faster_whisper.transcribe import Segment as FwSegment
+from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from engines.audio_decode import WHISPER_RATE
 
@@ -50,6 +51,9 @@ class TranscriptionOptions:
     prompt: str | None = None
     word_timestamps: bool = False
     vad_filter: bool = False
+    """Skip non-speech before decoding (timestamps still refer to the original audio)."""
+    drop_non_speech: bool = True
+    """Return nothing for audio with no speech, and drop segments that lie outside speech."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,15 @@ class Transcriber:
 
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
         """Start decoding; segments come lazily, so iterate them once, in the worker thread."""
+        duration = round(len(audio) / WHISPER_RATE, 3)
+        speech: list[tuple[float, float]] | None = None
+        if options.drop_non_speech:
+            # Whisper invents "Thank you." on music and noise; Silero VAD (about 1/400 of real
+            # time) tells whether there is any speech at all, and where.
+            speech = speech_regions(audio)
+            if not speech:
+                info = TranscriptInfo(language=options.language or "en", language_probability=0.0, duration=duration)
+                return info, iter(())
         temperatures = _fallback_temperatures(options.temperature)
         segments, info = self.model.transcribe(
             audio,
@@ -103,15 +116,27 @@ class Transcriber:
             condition_on_previous_text=True,
         )
         transcript_info = TranscriptInfo(
-            language=info.language,
-            language_probability=float(info.language_probability),
-            duration=round(len(audio) / WHISPER_RATE, 3),
+            language=info.language, language_probability=float(info.language_probability), duration=duration
         )
-        return transcript_info, (_segment(i, s) for i, s in enumerate(segments))
+        kept = (s for s in segments if speech is None or _is_speech(s, speech))
+        return transcript_info, (_segment(i, s) for i, s in enumerate(kept))
 
     def transcribe(self, audio: np.ndarray, options: TranscriptionOptions) -> Transcript:
         info, segments = self.stream(audio, options)
         return Transcript(info=info, segments=tuple(segments))
+
+
+def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+    """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them)."""
+    return [(r["start"] / WHISPER_RATE, r["end"] / WHISPER_RATE) for r in get_speech_timestamps(audio, VadOptions())]
+
+
+def _is_speech(segment: FwSegment, speech: list[tuple[float, float]]) -> bool:
+    """Keep a segment unless almost none of it overlaps speech, or Whisper itself doubts it."""
+    length = max(segment.end - segment.start, 1e-3)
+    overlap = sum(max(0.0, min(segment.end, end) - max(segment.start, start)) for start, end in speech)
+    doubtful = segment.no_speech_prob > 0.6 and segment.avg_logprob < -1.0
+    return overlap / length >= 0.1 and not doubtful
 
 
 def _fallback_temperatures(first: float) -> tuple[float, ...]:

@@ -20,9 +20,10 @@ from engines.registry import load_registry
 from server import native, openai_api
 from server.auth import BearerAuth
 from server.config import Settings
-from server.core import Core
+from server.core import ClientGone, Core
 from server.errors import ApiError
-from server.surfaces import on_api_error, on_http_error, on_unexpected
+from server.metrics import Metrics, RequestMetrics
+from server.surfaces import on_api_error, on_client_gone, on_http_error, on_unexpected
 
 log = logging.getLogger(__name__)
 
@@ -37,28 +38,37 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     # A broken models.toml stops the server here, before it listens, naming the key.
     registry = load_registry(settings.models_path)
+    metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loader = ModelLoader(registry, settings.cache_dir, settings.allow_download)
-        app.state.core = Core(settings, registry, loader)
+        app.state.core = Core(settings, registry, loader, metrics)
         app.state.readiness = Readiness(preloaded=not settings.preload)
-        preload = asyncio.create_task(_preload(app.state.core, app.state.readiness)) if settings.preload else None
+        tasks = [asyncio.create_task(_unload_idle(loader))]
+        if settings.preload:
+            tasks.append(asyncio.create_task(_preload(app.state.core, app.state.readiness)))
         try:
             yield
         finally:
-            if preload is not None:
-                preload.cancel()
+            for task in tasks:
+                task.cancel()
 
     return Starlette(
         routes=[
             Route("/health", health, methods=["GET"]),
             Route("/ready", ready, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
             *native.routes,
             *openai_api.routes,
         ],
-        middleware=[Middleware(BearerAuth, keys=settings.api_keys)],
-        exception_handlers={ApiError: on_api_error, HTTPException: on_http_error, Exception: on_unexpected},
+        middleware=[Middleware(RequestMetrics, metrics=metrics), Middleware(BearerAuth, keys=settings.api_keys)],
+        exception_handlers={
+            ApiError: on_api_error,
+            ClientGone: on_client_gone,
+            HTTPException: on_http_error,
+            Exception: on_unexpected,
+        },
         lifespan=lifespan,
     )
 
@@ -78,6 +88,13 @@ async def _preload(core: Core, readiness: Readiness) -> None:
             log.error("preloading %s failed: %s", entry.slug, exc.message)
             readiness.errors.append(exc.message)
     readiness.preloaded = True
+
+
+async def _unload_idle(loader: ModelLoader, every_s: float = 5.0) -> None:
+    """Drop models idle past their `idle_unload_s`; they load again on next use."""
+    while True:
+        await asyncio.sleep(every_s)
+        loader.unload_idle()
 
 
 async def health(request: Request) -> JSONResponse:

@@ -2,25 +2,49 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
+
+import numpy as np
 
 from engines.audio_decode import AudioTooLong, UndecodableAudio, decode
 from engines.audio_encode import FORMATS, AudioFormat, Encoder
-from engines.loader import ModelLoader
+from engines.loader import ModelLoader, place
 from engines.registry import ModelEntry, Registry
 from engines.sources import ModelSourceError
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
-from server.admission import Admission
+from server.admission import Admission, Ticket
 from server.config import Settings
 from server.errors import ApiError, bad_request, invalid
+from server.gate import PriorityGate
+from server.metrics import Metrics
 from server.threads import iterate_in_thread, run_blocking
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client disconnected; whatever was left of its work was not done."""
+
+
+@dataclass
+class Cancellation:
+    """Checked by worker threads between steps: the client left, or the deadline passed."""
+
+    deadline: float
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise ClientGone
+        if time.monotonic() > self.deadline:
+            raise ApiError(503, "timeout", "The request ran past the server's time limit", headers={"Retry-After": "5"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,8 @@ class SpeechRequest:
     voice: str
     response_format: str = "mp3"
     speed: float = 1.0
+    stream_format: str = "audio"
+    """'audio' sends the encoded bytes; 'sse' wraps them in speech.audio.delta events."""
 
 
 @dataclass(frozen=True)
@@ -52,14 +78,21 @@ class TranscriptStream:
 
 
 class Core:
-    def __init__(self, settings: Settings, registry: Registry, loader: ModelLoader) -> None:
+    def __init__(self, settings: Settings, registry: Registry, loader: ModelLoader, metrics: Metrics) -> None:
         self.settings = settings
         self.registry = registry
         self.loader = loader
+        self.metrics = metrics
         self.admissions = {
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()
         }
+        for admission in self.admissions.values():
+            admission.on_wait = metrics.waited
+        loader.on_load = metrics.model_loaded
+        metrics.watch_admissions(self.admissions.values())
+        # One gate per device: every voice on the CPU shares the same cores.
+        self._render_gates = {"cpu": PriorityGate(1), "cuda": PriorityGate(4)}
 
     # ------------------------------------------------------------ models
 
@@ -85,26 +118,49 @@ class Core:
         except (ModelSourceError, OSError, RuntimeError, ValueError) as exc:
             raise ApiError(503, "model_unavailable", f"{entry.slug} could not be loaded: {exc}", "model") from exc
 
+    def cancellation(self, slug: str) -> Cancellation:
+        entry = self.registry.resolve(slug)
+        timeout = entry.limits.timeout_s if entry else 300.0
+        return Cancellation(deadline=time.monotonic() + timeout)
+
+    async def _admit(self, entry: ModelEntry, cancel: Cancellation) -> Ticket:
+        ticket = await self.admissions[entry.slug].acquire()
+        if cancel.event.is_set():
+            # The client left while queued: its work never starts.
+            ticket.release()
+            raise ClientGone
+        return ticket
+
     # ------------------------------------------------------------ transcription
 
-    async def transcribe(self, request: TranscribeRequest) -> tuple[TranscriptInfo, list[Segment]]:
-        transcriber, options = await self._prepare_transcription(request)
-        ticket = await self.admissions[self._slug(request.model)].acquire()
+    async def transcribe(
+        self, request: TranscribeRequest, cancel: Cancellation
+    ) -> tuple[TranscriptInfo, list[Segment]]:
+        entry, transcriber, options = await self._prepare_transcription(request)
+        ticket = await self._admit(entry, cancel)
         try:
 
             def work() -> tuple[TranscriptInfo, list[Segment]]:
+                started = time.perf_counter()
                 audio = self._decode(request.file)
+                cancel.check()
                 info, segments = transcriber.stream(audio, options)
-                return info, list(segments)
+                result = []
+                for segment in segments:
+                    cancel.check()
+                    result.append(segment)
+                self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
+                return info, result
 
             return await run_blocking(work)
         finally:
             ticket.release()
 
-    async def transcribe_stream(self, request: TranscribeRequest) -> TranscriptStream:
+    async def transcribe_stream(self, request: TranscribeRequest, cancel: Cancellation) -> TranscriptStream:
         """Errors in the upload surface here, before the caller starts its response."""
-        transcriber, options = await self._prepare_transcription(request)
-        ticket = await self.admissions[self._slug(request.model)].acquire()
+        entry, transcriber, options = await self._prepare_transcription(request)
+        ticket = await self._admit(entry, cancel)
+        started = time.perf_counter()
         try:
             audio = await run_blocking(lambda: self._decode(request.file))
             info, segments = await run_blocking(lambda: transcriber.stream(audio, options))
@@ -113,11 +169,14 @@ class Core:
             raise
 
         def items(stop: threading.Event) -> Iterator[Segment]:
-            return segments
+            yield from segments
+            self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
 
         return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release))
 
-    async def _prepare_transcription(self, request: TranscribeRequest) -> tuple[Transcriber, TranscriptionOptions]:
+    async def _prepare_transcription(
+        self, request: TranscribeRequest
+    ) -> tuple[ModelEntry, Transcriber, TranscriptionOptions]:
         entry = self.model(request.model, "transcription")
         options = request.options
         if options.language is not None and options.language not in LANGUAGES:
@@ -132,9 +191,9 @@ class Core:
             )
         if options.task == "translate" and not transcriber.multilingual:
             raise bad_request("unsupported_model", f"'{entry.slug}' is English-only and cannot translate", "model")
-        return transcriber, options
+        return entry, transcriber, options
 
-    def _decode(self, file: BinaryIO):  # type: ignore[no-untyped-def]
+    def _decode(self, file: BinaryIO) -> np.ndarray:
         file.seek(0)
         try:
             return decode(file, self.settings.max_audio_seconds)
@@ -147,8 +206,9 @@ class Core:
 
     # ------------------------------------------------------------ synthesis
 
-    async def synthesize(self, request: SpeechRequest) -> Speech:
+    async def synthesize(self, request: SpeechRequest, cancel: Cancellation) -> Speech:
         """Everything that can fail is checked before the first byte is produced."""
+        requested = time.perf_counter()
         text = request.input
         if not text.strip():
             raise bad_request("empty_input", "'input' is empty; give the text to speak", "input")
@@ -171,48 +231,72 @@ class Core:
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice '{request.voice}' names a missing speaker", "voice")
-        settings = VoiceSettings(
-            speaker_id=mapping.speaker_id,
-            length_scale=mapping.length_scale,
-            noise_scale=mapping.noise_scale,
-            noise_w_scale=mapping.noise_w_scale,
+        job = _SpeechJob(
+            synthesizer=synthesizer,
+            text=text,
+            settings=VoiceSettings(
+                speaker_id=mapping.speaker_id,
+                length_scale=mapping.length_scale,
+                noise_scale=mapping.noise_scale,
+                noise_w_scale=mapping.noise_w_scale,
+            ),
+            speed=request.speed,
+            format_name=audio_format.name,
+            gate=self._render_gates[place(entry, self.loader.has_cuda).device],
+            cancel=cancel,
         )
-        ticket = await self.admissions[entry.slug].acquire()
-        chunks = iterate_in_thread(
-            lambda stop: _speak(synthesizer, text, settings, request.speed, audio_format.name, stop),
-            ticket.release,
-        )
-        return Speech(format=audio_format, chunks=chunks)
+        ticket = await self._admit(entry, cancel)
+
+        def finished() -> None:
+            ticket.release()
+            self.metrics.processed(entry.slug, "synthesis", job.audio_seconds, time.perf_counter() - requested)
+
+        chunks = iterate_in_thread(job.run, finished)
+        return Speech(format=audio_format, chunks=self._time_first_byte(chunks, entry.slug, requested))
+
+    async def _time_first_byte(self, chunks: AsyncIterator[bytes], slug: str, started: float) -> AsyncIterator[bytes]:
+        first = True
+        async for chunk in chunks:
+            if first:
+                self.metrics.first_byte.labels(model=slug).observe(time.perf_counter() - started)
+                first = False
+            yield chunk
 
     # ------------------------------------------------------------ helpers
-
-    def _slug(self, slug: str) -> str:
-        return self.registry.aliases.get(slug, slug)
 
     def _concurrency(self, entry: ModelEntry) -> int:
         if entry.limits.concurrency:
             return entry.limits.concurrency
-        on_gpu = entry.device == "cuda" or (entry.device == "auto" and self.loader.has_cuda)
+        on_gpu = place(entry, self.loader.has_cuda).device == "cuda"
         if entry.task == "transcription":
             return 4 if on_gpu else 1
-        return 8 if on_gpu else 2
+        # Synthesis streams share the render gate sentence by sentence, so many can be open.
+        return 16 if on_gpu else max(8, 4 * (os.cpu_count() or 1))
 
 
-def _speak(
-    synthesizer: Synthesizer,
-    text: str,
-    settings: VoiceSettings,
-    speed: float,
-    format_name: str,
-    stop: threading.Event,
-) -> Iterator[bytes]:
-    encoder = Encoder(format_name, synthesizer.sample_rate)
-    for sentence in synthesizer.sentences(text):
-        if stop.is_set():
-            return
-        data = encoder.push(synthesizer.render(sentence, settings, speed))
-        if data:
-            yield data
-    tail = encoder.finish()
-    if tail:
-        yield tail
+@dataclass
+class _SpeechJob:
+    synthesizer: Synthesizer
+    text: str
+    settings: VoiceSettings
+    speed: float
+    format_name: str
+    gate: PriorityGate
+    cancel: Cancellation
+    audio_seconds: float = 0.0
+
+    def run(self, stop: threading.Event) -> Iterator[bytes]:
+        encoder = Encoder(self.format_name, self.synthesizer.sample_rate)
+        for index, sentence in enumerate(self.synthesizer.sentences(self.text)):
+            if stop.is_set():
+                return
+            self.cancel.check()
+            with self.gate.hold(priority=index):
+                audio = self.synthesizer.render(sentence, self.settings, self.speed)
+            self.audio_seconds += len(audio) / self.synthesizer.sample_rate
+            data = encoder.push(audio)
+            if data:
+                yield data
+        tail = encoder.finish()
+        if tail:
+            yield tail

@@ -9,48 +9,24 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engines.registry import ModelEntry
-from server import render
+from server import handlers, render
 from server.core import Core
 from server.errors import ApiError
-from server.parsing import read_form, read_json, speech_request, transcription_request
-from server.streaming import speech_events, speech_response, sse_response, transcript_events
 
 PREFIX = "/oai/v1"
 CREATED = 1_700_000_000  # models have no meaningful creation time here; a fixed one keeps lists stable
 
 
 async def transcriptions(request: Request) -> Response:
-    return await _transcription(request, "transcribe")
+    return await handlers.transcription(request, "json", "transcribe", render.openai)
 
 
 async def translations(request: Request) -> Response:
-    return await _transcription(request, "translate")
-
-
-async def _transcription(request: Request, task: str) -> Response:
-    core: Core = request.app.state.core
-    form = await read_form(request, core.settings.max_upload_bytes)
-    try:
-        parsed, view, stream = transcription_request(form, "json", task, core.settings.vad_default)
-        if stream:
-            return sse_response(transcript_events(await core.transcribe_stream(parsed)))
-        info, segments = await core.transcribe(parsed)
-        return render.openai(info, segments, view)
-    finally:
-        await form.close()
+    return await handlers.transcription(request, "json", "translate", render.openai)
 
 
 async def speech(request: Request) -> Response:
-    core: Core = request.app.state.core
-    body = await read_json(request)
-    parsed = speech_request(body)
-    stream_format = body.get("stream_format") or "audio"
-    if stream_format not in ("audio", "sse"):
-        raise ApiError(400, "invalid_value", "'stream_format' must be 'audio' or 'sse'", "stream_format")
-    result = await core.synthesize(parsed)
-    if stream_format == "sse":
-        return sse_response(speech_events(result, len(parsed.input)))
-    return speech_response(result)
+    return await handlers.speech(request)
 
 
 async def list_models(request: Request) -> JSONResponse:

@@ -204,7 +204,17 @@ def speech_request(body: dict[str, Any]) -> SpeechRequest:
         speed = 1.0
     if isinstance(speed, bool) or not isinstance(speed, int | float) or not math.isfinite(speed):
         raise invalid("speed", "'speed' must be a number")
-    return SpeechRequest(model=model, input=text, voice=voice, response_format=response_format, speed=float(speed))
+    stream_format = body.get("stream_format") or "audio"
+    if stream_format not in ("audio", "sse"):
+        raise invalid("stream_format", "'stream_format' must be 'audio' or 'sse'")
+    return SpeechRequest(
+        model=model,
+        input=text,
+        voice=voice,
+        response_format=response_format,
+        speed=float(speed),
+        stream_format=stream_format,
+    )
 
 
 def _json_str(body: dict[str, Any], name: str) -> str:

@@ -6,7 +6,7 @@ import logging
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from server.errors import ApiError, native_response, openai_response
 
@@ -21,6 +21,11 @@ def error_response(path: str, error: ApiError) -> JSONResponse:
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return error_response(request.url.path, exc)
+
+
+async def on_client_gone(request: Request, exc: Exception) -> Response:
+    # Nobody is listening; 499 (nginx's "client closed request") keeps the logs honest.
+    return Response(status_code=499)
 
 
 async def on_http_error(request: Request, exc: Exception) -> JSONResponse:

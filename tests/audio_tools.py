@@ -32,10 +32,7 @@ def read_audio(data: bytes | Path) -> Decoded:
         pieces, rate = [], stream.codec_context.sample_rate
         for frame in container.decode(stream):
             array = frame.to_ndarray().astype(np.float32)
-            if frame.format.is_planar:
-                array = array.mean(axis=0)
-            else:
-                array = array.reshape(-1, channels).mean(axis=1)
+            array = array.mean(axis=0) if frame.format.is_planar else array.reshape(-1, channels).mean(axis=1)
             if frame.format.name.startswith("s16"):
                 array = array / 32768.0
             elif frame.format.name.startswith("s32"):

@@ -30,10 +30,10 @@ def test_length_limit_from_the_header() -> None:
 
 def test_length_limit_while_decoding() -> None:
     # A raw ADTS stream declares no duration; the limit still holds while decoding.
-    from audio_tools import convert
-
     import tempfile
     from pathlib import Path
+
+    from audio_tools import convert
 
     with tempfile.TemporaryDirectory() as folder:
         path = convert(clip_path("jfk_ask_not.flac"), Path(folder) / "x.aac", "adts", "aac", 16000)

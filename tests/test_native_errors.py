@@ -35,20 +35,39 @@ def jfk() -> tuple[str, bytes, str]:
         ({"model": "no-such-model"}, {"file": jfk()}, 404, "model_not_found", "model"),
         ({"model": "tts-1"}, {"file": jfk()}, 400, "unsupported_model", "model"),
         ({"model": "whisper-1"}, {"file": ("empty.wav", b"", "audio/wav")}, 400, "empty_file", "file"),
-        ({"model": "whisper-1"}, {"file": ("notes.txt", b"hello, this is text" * 50, "text/plain")}, 415,
-         "unsupported_audio", "file"),
+        (
+            {"model": "whisper-1"},
+            {"file": ("notes.txt", b"hello, this is text" * 50, "text/plain")},
+            415,
+            "unsupported_audio",
+            "file",
+        ),
         ({"model": "whisper-1", "response_format": "docx"}, {"file": jfk()}, 400, "invalid_value", "response_format"),
         ({"model": "whisper-1", "temperature": "hot"}, {"file": jfk()}, 400, "invalid_value", "temperature"),
         ({"model": "whisper-1", "temperature": "1.5"}, {"file": jfk()}, 400, "invalid_value", "temperature"),
         ({"model": "whisper-1", "language": "xx"}, {"file": jfk()}, 400, "invalid_value", "language"),
-        ({"model": "whisper-1", "timestamp_granularities[]": "word"}, {"file": jfk()}, 400, "invalid_value",
-         "timestamp_granularities"),
-        ({"model": "whisper-1", "response_format": "verbose_json", "timestamp_granularities[]": "letter"},
-         {"file": jfk()}, 400, "invalid_value", "timestamp_granularities"),
+        (
+            {"model": "whisper-1", "timestamp_granularities[]": "word"},
+            {"file": jfk()},
+            400,
+            "invalid_value",
+            "timestamp_granularities",
+        ),
+        (
+            {"model": "whisper-1", "response_format": "verbose_json", "timestamp_granularities[]": "letter"},
+            {"file": jfk()},
+            400,
+            "invalid_value",
+            "timestamp_granularities",
+        ),
     ],
 )
 def test_transcription_errors(
-    client: httpx.Client, data: dict[str, str], files: dict[str, tuple[str, bytes, str]], status: int, code: str,
+    client: httpx.Client,
+    data: dict[str, str],
+    files: dict[str, tuple[str, bytes, str]],
+    status: int,
+    code: str,
     param: str,
 ) -> None:
     assert_error(client.post(TRANSCRIBE, data=data, files=files), status, code, param)
@@ -97,21 +116,21 @@ GOOD = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
         ({"response_format": "ogg"}, 400, "invalid_value", "response_format"),
     ],
 )
-def test_synthesis_errors(client: httpx.Client, change: dict[str, object], status: int, code: str,
-                          param: str) -> None:
+def test_synthesis_errors(client: httpx.Client, change: dict[str, object], status: int, code: str, param: str) -> None:
     body = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     assert_error(client.post(SYNTHESIZE, json=body), status, code, param)
 
 
 def test_input_of_exactly_the_limit_is_accepted(client: httpx.Client) -> None:
     text = ("This sentence is ten words long, more or less. " * 100)[:4096]
-    response = client.post(SYNTHESIZE, json={**GOOD, "input": text, "response_format": "pcm"},
-                           timeout=300)
+    response = client.post(SYNTHESIZE, json={**GOOD, "input": text, "response_format": "pcm"}, timeout=300)
     assert response.status_code == 200
 
 
 def test_malformed_json_is_400(client: httpx.Client) -> None:
-    response = client.post(SYNTHESIZE, content=b'{"model": "tts-1", "input": ', headers={"content-type": "application/json"})
+    response = client.post(
+        SYNTHESIZE, content=b'{"model": "tts-1", "input": ', headers={"content-type": "application/json"}
+    )
     assert_error(response, 400, "invalid_json")
 
 
@@ -151,8 +170,9 @@ def test_missing_or_wrong_key_is_401(strict_server: RunningServer) -> None:
     with httpx.Client(base_url=strict_server.url, timeout=60) as c:
         assert_error(c.post(SYNTHESIZE, json=GOOD), 401, "invalid_api_key")
         assert_error(c.post(SYNTHESIZE, json=GOOD, headers={"Authorization": "Bearer nope"}), 401, "invalid_api_key")
-        assert_error(c.post(SYNTHESIZE, json=GOOD, headers={"Authorization": "Basic env-key-123"}), 401,
-                     "invalid_api_key")
+        assert_error(
+            c.post(SYNTHESIZE, json=GOOD, headers={"Authorization": "Basic env-key-123"}), 401, "invalid_api_key"
+        )
         response = c.post(TRANSCRIBE, data={"model": "tiny.en"}, files={"file": jfk()})
         assert_error(response, 401, "invalid_api_key")
 
@@ -160,8 +180,9 @@ def test_missing_or_wrong_key_is_401(strict_server: RunningServer) -> None:
 def test_keys_from_env_and_file_work(strict_server: RunningServer) -> None:
     with httpx.Client(base_url=strict_server.url, timeout=120) as c:
         for key in ("env-key-123", "file-key-456"):
-            response = c.post(SYNTHESIZE, json={**GOOD, "response_format": "pcm"},
-                              headers={"Authorization": f"Bearer {key}"})
+            response = c.post(
+                SYNTHESIZE, json={**GOOD, "response_format": "pcm"}, headers={"Authorization": f"Bearer {key}"}
+            )
             assert response.status_code == 200, response.text
         assert c.get("/health").status_code == 200
     assert "env-key-123" not in strict_server.log_text()
@@ -184,8 +205,9 @@ def test_upload_limit_is_413(strict_server: RunningServer) -> None:
                 yield b"\0" * 65536
             yield b"\r\n--b0undary--\r\n"
 
-        response = c.post(TRANSCRIBE, content=chunks(),
-                          headers={"content-type": "multipart/form-data; boundary=b0undary"})
+        response = c.post(
+            TRANSCRIBE, content=chunks(), headers={"content-type": "multipart/form-data; boundary=b0undary"}
+        )
         assert_error(response, 413, "file_too_large", "file")
         # A small file still works on the same server.
         small = clip_path("pocketsphinx_cards_002.wav").read_bytes()

@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
-import numpy as np
 import httpx
+import numpy as np
 import pytest
 from audio_tools import read_audio
 from wer import wer
 
 URL = "/v1/inference/audio/synthesize"
 SENTENCE = "Welcome to the audio server. Your request has been received."
-OPENAI_VOICES = ["alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer", "verse",
-                 "marin", "cedar"]
+OPENAI_VOICES = [
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+]
 MEDIA_TYPES = {
     "mp3": "audio/mpeg",
     "opus": "audio/ogg",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from pathlib import Path
 
@@ -70,7 +71,7 @@ def test_word_timestamps_in_either_field_form(client: httpx.Client, field: str) 
     words = data["words"]
     assert [w["word"] for w in words][:4] == ["And", "so", "my", "fellow"]
     assert all(w["start"] <= w["end"] for w in words)
-    assert all(a["start"] <= b["start"] for a, b in zip(words, words[1:], strict=False))
+    assert all(a["start"] <= b["start"] for a, b in itertools.pairwise(words))
     assert data["segments"]
 
 

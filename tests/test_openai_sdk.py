@@ -38,7 +38,9 @@ def test_transcription_json(sdk: openai.OpenAI) -> None:
 @pytest.mark.parametrize("response_format", ["text", "srt", "vtt"])
 def test_transcription_plain_formats(sdk: openai.OpenAI, response_format: str) -> None:
     result = sdk.audio.transcriptions.create(
-        model="whisper-1", file=jfk_file(), response_format=response_format  # type: ignore[call-overload]
+        model="whisper-1",
+        file=jfk_file(),
+        response_format=response_format,  # type: ignore[call-overload]
     )
     assert isinstance(result, str)
     if response_format == "text":
@@ -64,7 +66,9 @@ def test_transcription_verbose_json(sdk: openai.OpenAI) -> None:
 @pytest.mark.parametrize(("granularities", "has_segments"), [(["word"], False), (["segment", "word"], True)])
 def test_transcription_granularities(sdk: openai.OpenAI, granularities: list[str], has_segments: bool) -> None:
     result = sdk.audio.transcriptions.create(
-        model="whisper-1", file=jfk_file(), response_format="verbose_json",
+        model="whisper-1",
+        file=jfk_file(),
+        response_format="verbose_json",
         timestamp_granularities=granularities,  # type: ignore[arg-type]
     )
     assert result.words is not None and len(result.words) == len(normalise(JFK))
@@ -82,7 +86,8 @@ def test_transcription_prompt_language_temperature(sdk: openai.OpenAI) -> None:
 
 def test_transcription_stream(sdk: openai.OpenAI) -> None:
     stream = sdk.audio.transcriptions.create(
-        model="whisper-1", file=("de.mp3", clip_path("librivox_de_simplicissimus_title.mp3").read_bytes()),
+        model="whisper-1",
+        file=("de.mp3", clip_path("librivox_de_simplicissimus_title.mp3").read_bytes()),
         stream=True,
     )
     events = list(stream)
@@ -128,7 +133,9 @@ def test_translation_verbose_json_reports_the_task(sdk: openai.OpenAI) -> None:
 @pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav"])
 def test_speech_every_format(sdk: openai.OpenAI, response_format: str) -> None:
     response = sdk.audio.speech.create(
-        model="tts-1", voice="alloy", input="Open the pod bay doors, please.",
+        model="tts-1",
+        voice="alloy",
+        input="Open the pod bay doors, please.",
         response_format=response_format,  # type: ignore[arg-type]
     )
     decoded = read_audio(response.content)
@@ -144,8 +151,11 @@ def test_speech_pcm(sdk: openai.OpenAI) -> None:
 @pytest.mark.parametrize("voice", ["alloy", "fable", "onyx", "shimmer", "coral", {"id": "nova"}])
 def test_speech_voices(sdk: openai.OpenAI, voice: object) -> None:
     response = sdk.audio.speech.create(
-        model="gpt-4o-mini-tts", voice=voice, input="Good morning.",  # type: ignore[arg-type]
-        instructions="Speak cheerfully.", speed=1.25,
+        model="gpt-4o-mini-tts",
+        voice=voice,
+        input="Good morning.",  # type: ignore[arg-type]
+        instructions="Speak cheerfully.",
+        speed=1.25,
     )
     assert read_audio(response.content).duration > 0.4
 
@@ -189,8 +199,16 @@ def _remember_base_url(base_url: str) -> None:
 
 def test_models_list_and_retrieve(sdk: openai.OpenAI) -> None:
     ids = {m.id for m in sdk.models.list()}
-    expected = {"whisper-1", "tts-1", "tts-1-hd", "gpt-4o-mini-tts", "gpt-4o-transcribe", "gpt-4o-mini-transcribe",
-                "openai/whisper-1", "openai/tts-1"}
+    expected = {
+        "whisper-1",
+        "tts-1",
+        "tts-1-hd",
+        "gpt-4o-mini-tts",
+        "gpt-4o-transcribe",
+        "gpt-4o-mini-transcribe",
+        "openai/whisper-1",
+        "openai/tts-1",
+    }
     assert expected <= ids
     assert sdk.models.retrieve("whisper-1").id == "whisper-1"
     assert sdk.models.retrieve("openai/tts-1").id == "openai/tts-1"
@@ -236,15 +254,20 @@ def test_error_body_shape(base_url: str) -> None:
     response = httpx.post(f"{base_url}/oai/v1/audio/speech", json={"model": "tts-1", "voice": "alloy", "input": ""})
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error == {"message": error["message"], "type": "invalid_request_error", "param": "input",
-                     "code": "empty_input"}
+    assert error == {
+        "message": error["message"],
+        "type": "invalid_request_error",
+        "param": "input",
+        "code": "empty_input",
+    }
     assert json.dumps(response.json()).count("Traceback") == 0
 
 
 @pytest.fixture(scope="module")
 def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("keyed"), env={"AUDIO_API_KEYS": "sk-local-1",
-                                                                   "AUDIO_NO_PRELOAD": "1"})
+    running = start_server(
+        tmp_path_factory.mktemp("keyed"), env={"AUDIO_API_KEYS": "sk-local-1", "AUDIO_NO_PRELOAD": "1"}
+    )
     yield running
     stop_server(running)
 

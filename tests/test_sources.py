@@ -34,8 +34,10 @@ def _sha(data: bytes) -> str:
 
 def _source(model_sha: str) -> Source:
     return Source(
-        files={"model.bin": ("fake_model_pkg:data/part1", "fake_model_pkg:data/part2"),
-               "config.json": ("fake_model_pkg:data/config.json",)},
+        files={
+            "model.bin": ("fake_model_pkg:data/part1", "fake_model_pkg:data/part2"),
+            "config.json": ("fake_model_pkg:data/config.json",),
+        },
         sha256={"model.bin": model_sha, "config.json": _sha(b"{}")},
     )
 

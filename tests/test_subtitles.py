@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from engines.transcriber import Segment, Word
 from server.subtitles import LINE_CHARS, cues, srt, vtt
 
@@ -13,14 +15,26 @@ def segment(text: str, start: float, end: float, with_words: bool = True) -> Seg
         Word(start=start + i * step, end=start + (i + 1) * step, word=" " + t, probability=0.9)
         for i, t in enumerate(tokens)
     )
-    return Segment(id=0, seek=0, start=start, end=end, text=" " + text, tokens=(), temperature=0.0,
-                   avg_logprob=-0.2, compression_ratio=1.2, no_speech_prob=0.01,
-                   words=words if with_words else ())
+    return Segment(
+        id=0,
+        seek=0,
+        start=start,
+        end=end,
+        text=" " + text,
+        tokens=(),
+        temperature=0.0,
+        avg_logprob=-0.2,
+        compression_ratio=1.2,
+        no_speech_prob=0.01,
+        words=words if with_words else (),
+    )
 
 
-LONG = ("It is a truth universally acknowledged, that a single man in possession of a good fortune, "
-        "must be in want of a wife. However little known the feelings or views of such a man may be "
-        "on his first entering a neighbourhood, this truth is so well fixed in the minds of the families.")
+LONG = (
+    "It is a truth universally acknowledged, that a single man in possession of a good fortune, "
+    "must be in want of a wife. However little known the feelings or views of such a man may be "
+    "on his first entering a neighbourhood, this truth is so well fixed in the minds of the families."
+)
 
 
 def test_a_30_second_segment_becomes_readable_cues() -> None:
@@ -43,7 +57,7 @@ def test_cues_prefer_clause_breaks() -> None:
 def test_without_word_timings_time_is_shared_by_length() -> None:
     result = cues([segment(LONG, 10.0, 40.0, with_words=False)])
     assert len(result) >= 5 and result[0].start == 10.0
-    assert all(a.end <= b.start + 1e-6 for a, b in zip(result, result[1:], strict=False))
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(result))
 
 
 def test_srt_and_vtt_rendering() -> None:

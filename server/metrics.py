@@ -1,0 +1,125 @@
+"""Prometheus metrics: one registry per app, request middleware, and the /metrics route."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.admission import Admission
+
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
+WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60)
+RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.requests = Counter("audio_requests", "HTTP requests by route and status", ["route", "status"], registry=r)
+        self.latency = Histogram(
+            "audio_request_seconds",
+            "Time from request to the last body byte",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_wait = Histogram(
+            "audio_queue_wait_seconds",
+            "Time a request waited for a model slot",
+            ["model"],
+            buckets=WAIT_BUCKETS,
+            registry=r,
+        )
+        self.audio_seconds = Counter(
+            "audio_processed_audio_seconds",
+            "Seconds of audio transcribed or synthesized",
+            ["model", "task"],
+            registry=r,
+        )
+        self.real_time_factor = Histogram(
+            "audio_real_time_factor",
+            "Processing seconds per second of audio",
+            ["model", "task"],
+            buckets=RTF_BUCKETS,
+            registry=r,
+        )
+        self.first_byte = Histogram(
+            "audio_synthesis_first_byte_seconds",
+            "Time from a synthesis request to its first audio byte",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
+
+    def watch_admissions(self, admissions: Iterable[Admission]) -> None:
+        self.registry.register(_AdmissionCollector(list(admissions)))
+
+    def model_loaded(self, key: str, seconds: float) -> None:
+        self.model_load.labels(model=key).set(seconds)
+
+    def waited(self, model: str, seconds: float) -> None:
+        self.queue_wait.labels(model=model).observe(seconds)
+
+    def processed(self, model: str, task: str, audio_seconds: float, elapsed: float) -> None:
+        self.audio_seconds.labels(model=model, task=task).inc(audio_seconds)
+        if audio_seconds > 0:
+            self.real_time_factor.labels(model=model, task=task).observe(elapsed / audio_seconds)
+
+    async def endpoint(self, request: Request) -> Response:
+        return Response(generate_latest(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+class _AdmissionCollector(Collector):
+    """Queue depth and running requests, read from the admission queues at scrape time."""
+
+    def __init__(self, admissions: list[Admission]) -> None:
+        self.admissions = admissions
+
+    def collect(self) -> Iterable[GaugeMetricFamily]:
+        queued = GaugeMetricFamily("audio_queue_depth", "Requests waiting for a model slot", labels=["model"])
+        active = GaugeMetricFamily("audio_active_requests", "Requests running on a model", labels=["model"])
+        for admission in self.admissions:
+            queued.add_metric([admission.name], admission.queued)
+            active.add_metric([admission.name], admission.active)
+        return [queued, active]
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        return []
+
+
+class RequestMetrics:
+    """Counts each request by its route template and status, timing it to the last body byte."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        metrics = self.metrics
+        started = time.perf_counter()
+        status = 500
+
+        async def record(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.requests.labels(route=route, status=str(status)).inc()
+            metrics.latency.labels(route=route).observe(time.perf_counter() - started)
