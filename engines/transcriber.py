@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import _LANGUAGE_CODES
 from faster_whisper.transcribe import Segment as FwSegment
+from faster_whisper.transcribe import TranscriptionInfo as FwInfo
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from engines.audio_decode import WHISPER_RATE
 
 LANGUAGES: frozenset[str] = frozenset(_LANGUAGE_CODES)
+WINDOW_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -93,33 +96,55 @@ class Transcriber:
         return language in LANGUAGES and (self.multilingual or language == "en")
 
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
-        """Start decoding; segments come lazily, so iterate them once, in the worker thread."""
+        """Start decoding; segments come lazily, so iterate them once, in the worker thread.
+
+        Audio longer than WINDOW_SECONDS is decoded window by window, cut at pauses, so
+        faster-whisper's features (which it computes for all of its input at once) stay
+        bounded; each window is prompted with the text before it.
+        """
         duration = round(len(audio) / WHISPER_RATE, 3)
         speech: list[tuple[float, float]] | None = None
-        if options.drop_non_speech:
+        if options.drop_non_speech or duration > WINDOW_SECONDS:
             # Whisper invents "Thank you." on music and noise; Silero VAD (about 1/400 of real
             # time) tells whether there is any speech at all, and where.
             speech = speech_regions(audio)
-            if not speech:
+            if not speech and options.drop_non_speech:
                 info = TranscriptInfo(language=options.language or "en", language_probability=0.0, duration=duration)
                 return info, iter(())
-        temperatures = _fallback_temperatures(options.temperature)
-        segments, info = self.model.transcribe(
-            audio,
-            language=options.language,
+        windows = _windows(duration, speech or [])
+        first, info = self._window(audio, windows[0], options, options.language, options.prompt)
+
+        def segments() -> Iterator[FwSegment]:
+            text = ""
+            for index, window in enumerate(windows):
+                pieces = first if index == 0 else self._window(audio, window, options, info.language, text)[0]
+                for piece in pieces:
+                    text = piece.text
+                    if not options.drop_non_speech or _is_speech(piece, speech or []):
+                        yield piece
+
+        transcript_info = TranscriptInfo(
+            language=info.language, language_probability=float(info.language_probability), duration=duration
+        )
+        return transcript_info, (_segment(i, s) for i, s in enumerate(segments()))
+
+    def _window(
+        self, audio: np.ndarray, window: tuple[float, float], options: TranscriptionOptions, language: str | None,
+        prompt: str | None,
+    ) -> tuple[Iterator[FwSegment], FwInfo]:
+        start, end = window
+        pieces, info = self.model.transcribe(
+            audio[int(start * WHISPER_RATE) : int(end * WHISPER_RATE)],
+            language=language,
             task=options.task,
             beam_size=self.beam_size,
-            temperature=temperatures,
-            initial_prompt=options.prompt or None,
+            temperature=_fallback_temperatures(options.temperature),
+            initial_prompt=prompt or None,
             word_timestamps=options.word_timestamps,
             vad_filter=options.vad_filter,
             condition_on_previous_text=True,
         )
-        transcript_info = TranscriptInfo(
-            language=info.language, language_probability=float(info.language_probability), duration=duration
-        )
-        kept = (s for s in segments if speech is None or _is_speech(s, speech))
-        return transcript_info, (_segment(i, s) for i, s in enumerate(kept))
+        return (_shift(piece, start) for piece in pieces), info
 
     def transcribe(self, audio: np.ndarray, options: TranscriptionOptions) -> Transcript:
         info, segments = self.stream(audio, options)
@@ -129,6 +154,30 @@ class Transcriber:
 def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
     """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them)."""
     return [(r["start"] / WHISPER_RATE, r["end"] / WHISPER_RATE) for r in get_speech_timestamps(audio, VadOptions())]
+
+
+def _windows(duration: float, speech: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Cut `duration` seconds into windows of at most ~WINDOW_SECONDS, at pauses between speech."""
+    cuts = [0.0]
+    pauses = [(a_end + b_start) / 2 for (_, a_end), (b_start, _) in itertools.pairwise(speech)]
+    while duration - cuts[-1] > WINDOW_SECONDS * 1.2:
+        target = cuts[-1] + WINDOW_SECONDS
+        near = [p for p in pauses if cuts[-1] + WINDOW_SECONDS / 2 < p <= target]
+        cuts.append(max(near) if near else target)
+    return list(itertools.pairwise([*cuts, duration]))
+
+
+def _shift(segment: FwSegment, offset: float) -> FwSegment:
+    if not offset:
+        return segment
+    words = [replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
+    return replace(
+        segment,
+        start=segment.start + offset,
+        end=segment.end + offset,
+        seek=segment.seek + int(offset * 100),
+        words=words or segment.words,
+    )
 
 
 def _is_speech(segment: FwSegment, speech: list[tuple[float, float]]) -> bool:
