@@ -129,7 +129,11 @@ class Transcriber:
         return transcript_info, (_segment(i, s) for i, s in enumerate(segments()))
 
     def _window(
-        self, audio: np.ndarray, window: tuple[float, float], options: TranscriptionOptions, language: str | None,
+        self,
+        audio: np.ndarray,
+        window: tuple[float, float],
+        options: TranscriptionOptions,
+        language: str | None,
         prompt: str | None,
     ) -> tuple[Iterator[FwSegment], FwInfo]:
         start, end = window

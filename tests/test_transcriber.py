@@ -67,5 +67,3 @@ def test_vad_filter_keeps_original_timestamps(base: Transcriber) -> None:
         assert wer(CLIPS["jfk_ask_not.flac"]["reference_text"], result.text) == 0
         assert result.segments[0].start >= 7.5, vad
         assert result.segments[0].words[0].start >= 7.5, vad
-
-
