@@ -45,7 +45,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         loader = ModelLoader(registry, settings.cache_dir, settings.allow_download)
         app.state.core = Core(settings, registry, loader, metrics)
         app.state.readiness = Readiness(preloaded=not settings.preload)
-        tasks = [asyncio.create_task(_unload_idle(loader))]
+        idle_limits = [e.idle_unload_s for e in registry.models.values() if e.idle_unload_s > 0]
+        tasks = [asyncio.create_task(_unload_idle(loader, min(idle_limits) / 2))] if idle_limits else []
         if settings.preload:
             tasks.append(asyncio.create_task(_preload(app.state.core, app.state.readiness)))
         try:
@@ -90,7 +91,7 @@ async def _preload(core: Core, readiness: Readiness) -> None:
     readiness.preloaded = True
 
 
-async def _unload_idle(loader: ModelLoader, every_s: float = 5.0) -> None:
+async def _unload_idle(loader: ModelLoader, every_s: float) -> None:
     """Drop models idle past their `idle_unload_s`; they load again on next use."""
     while True:
         await asyncio.sleep(every_s)

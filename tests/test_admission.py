@@ -1,0 +1,92 @@
+"""Admission queues and the sentence gate, without any model."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from server.admission import Admission
+from server.errors import ApiError
+from server.gate import PriorityGate
+
+
+def test_fifo_queue_then_429_then_drain() -> None:
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=1, max_queue=2, timeout_s=5)
+        first = await admission.acquire()
+        waiters = [asyncio.create_task(admission.acquire()) for _ in range(2)]
+        await asyncio.sleep(0)
+        assert admission.queued == 2 and admission.saturated
+        with pytest.raises(ApiError) as refused:
+            await admission.acquire()
+        assert refused.value.status == 429 and int(refused.value.headers["Retry-After"]) >= 1
+        first.release()
+        second = await waiters[0]
+        assert not waiters[1].done()
+        # Released from a worker thread, as the streaming paths do.
+        threading.Thread(target=second.release).start()
+        third = await waiters[1]
+        third.release()
+        third.release()  # a second release is ignored
+        await asyncio.sleep(0)
+        assert admission.active == 0 and admission.queued == 0
+
+    asyncio.run(scenario())
+
+
+def test_waiting_past_the_timeout_is_503() -> None:
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=1, max_queue=1, timeout_s=0.1)
+        held = await admission.acquire()
+        with pytest.raises(ApiError) as timed_out:
+            await admission.acquire()
+        assert timed_out.value.status == 503 and timed_out.value.code == "timeout"
+        assert admission.queued == 0
+        held.release()
+        (await admission.acquire()).release()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_waiter_leaves_the_queue() -> None:
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=1, max_queue=1, timeout_s=5)
+        held = await admission.acquire()
+        waiter = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        await asyncio.gather(waiter, return_exceptions=True)
+        assert admission.queued == 0
+        held.release()
+        assert admission.active == 0
+
+    asyncio.run(scenario())
+
+
+def test_gate_serves_first_sentences_first() -> None:
+    gate = PriorityGate(1)
+    order: list[str] = []
+    release = threading.Event()
+
+    def blocker() -> None:
+        with gate.hold(0):
+            release.wait()
+
+    def worker(name: str, priority: int) -> None:
+        with gate.hold(priority):
+            order.append(name)
+
+    threads = [threading.Thread(target=blocker)]
+    threads[0].start()
+    time.sleep(0.05)
+    for name, priority in (("late-3", 3), ("b-0", 0), ("c-1", 1), ("d-0", 0)):
+        threads.append(threading.Thread(target=worker, args=(name, priority)))
+        threads[-1].start()
+        time.sleep(0.02)
+    release.set()
+    for t in threads:
+        t.join()
+    assert order == ["b-0", "d-0", "c-1", "late-3"]
