@@ -103,8 +103,9 @@ def test_a_request_whose_client_leaves_frees_its_slot(tight: RunningServer, tcli
     before = metric(tclient, "audio_processed_audio_seconds_total", model="openai/whisper-1")
     with pytest.raises(httpx.ReadTimeout):
         post_clip(tight.url, GERMAN, timeout=1.5)
-    # The worker stops at the next 30 s window instead of finishing the clip.
-    wait_idle(tclient, "openai/whisper-1", 8)
+    # The worker stops at its next 30 s window: the clip is never finished, so its audio
+    # never counts as processed (it would add 68 s had the work run to the end).
+    wait_idle(tclient, "openai/whisper-1", 30)
     assert metric(tclient, "audio_processed_audio_seconds_total", model="openai/whisper-1") == before
     assert post_clip(tight.url, "pocketsphinx_cards_002.wav").status_code == 200
 

@@ -114,4 +114,3 @@ def test_server_refuses_to_start_on_a_bad_registry(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "models.x.beam_size" in result.stderr
-
