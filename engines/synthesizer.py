@@ -26,9 +26,14 @@ class VoiceSettings:
     noise_w_scale: float | None = None
 
 
+MIN_LENGTH_SCALE = 0.15
+
+
 @dataclass
 class Synthesizer:
     voice: PiperVoice
+    rounding_share: float = 0.0
+    """The part of a sentence's length that the length scale does not scale, relative to the rest."""
 
     @classmethod
     def load(cls, path: Path, use_cuda: bool = False, threads: int = 0) -> Synthesizer:
@@ -39,7 +44,20 @@ class Synthesizer:
         options.intra_op_num_threads = threads
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
         session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
-        return cls(voice=PiperVoice(config=config, session=session))
+        synthesizer = cls(voice=PiperVoice(config=config, session=session))
+        synthesizer.rounding_share = synthesizer._measure_rounding_share()
+        return synthesizer
+
+    def _measure_rounding_share(self) -> float:
+        """Piper rounds every phoneme up to whole frames, a length that `length_scale` does not
+        scale. Rendering one sentence at two scales tells that fixed part (as a share of the
+        scaled part), so `render` can pick the scale that makes speed truly proportional."""
+        phonemes = self.sentences("The quick brown fox jumps over the lazy dog.", quick_start=False)[0]
+        still = VoiceSettings(noise_w_scale=0.0)
+        once = len(self._raw(phonemes, still, 1.0))
+        twice = len(self._raw(phonemes, still, 2.0))
+        scaled = twice - once
+        return max(0.0, (once - scaled) / scaled) if scaled > 0 else 0.0
 
     @property
     def sample_rate(self) -> int:
@@ -62,11 +80,20 @@ class Synthesizer:
         return sentences
 
     def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
-        """Speak one sentence. `speed` scales Piper's length scale, so pitch is untouched."""
+        """Speak one sentence, `speed` times faster, through Piper's length scale (pitch is untouched).
+
+        Length is `scaled * length_scale + fixed`, so dividing the scale by `speed` alone
+        would not divide the length by it; the scale is solved for that instead. Past about
+        2.5x, where the scale would reach MIN_LENGTH_SCALE, speech cannot get shorter.
+        """
+        share = self.rounding_share
+        return self._raw(phonemes, settings, max(MIN_LENGTH_SCALE, (1 + share) / speed - share))
+
+    def _raw(self, phonemes: list[str], settings: VoiceSettings, scale: float) -> np.ndarray:
         length_scale = settings.length_scale or self.voice.config.length_scale
         config = SynthesisConfig(
             speaker_id=settings.speaker_id,
-            length_scale=length_scale / speed,
+            length_scale=length_scale * scale,
             noise_scale=settings.noise_scale,
             noise_w_scale=settings.noise_w_scale,
         )
@@ -82,17 +109,25 @@ class Synthesizer:
             yield self.render(phonemes, settings, speed)
 
 
-QUICK_START_PHONEMES = 60
-"""A first sentence longer than this is cut after a clause of at least a third of it."""
+QUICK_START_PHONEMES = 20
+"""About three words, a second of speech: the size of the first piece of a long first sentence."""
 
 
 def _first_clause(phonemes: list[str]) -> list[list[str]]:
-    if len(phonemes) <= QUICK_START_PHONEMES:
+    """Cut a long first sentence after its first clause, or else after its first few words.
+
+    Under load every stream's first piece is rendered before anyone's second, so a small
+    first piece is what keeps the first byte quick for all of them.
+    """
+    if len(phonemes) <= 2 * QUICK_START_PHONEMES:
         return [phonemes]
-    for index, phoneme in enumerate(phonemes[: QUICK_START_PHONEMES + 1]):
-        if phoneme in (",", ";", ":") and index >= QUICK_START_PHONEMES // 3:
-            return [phonemes[: index + 1], phonemes[index + 1 :]]
-    return [phonemes]
+    window = range(QUICK_START_PHONEMES // 2, 2 * QUICK_START_PHONEMES)
+    cut = next((i for i in window if phonemes[i] in (",", ";", ":")), None)
+    if cut is None:
+        cut = next((i for i in window if i >= QUICK_START_PHONEMES and phonemes[i] == " "), None)
+    if cut is None:
+        return [phonemes]
+    return [phonemes[: cut + 1], phonemes[cut + 1 :]]
 
 
 def _find_onnx(path: Path) -> Path:

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
-from faster_whisper.tokenizer import _LANGUAGE_CODES
 from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import TranscriptionInfo as FwInfo
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from engines.audio_decode import WHISPER_RATE
+from engines.languages import LANGUAGE_NAMES
 
-LANGUAGES: frozenset[str] = frozenset(_LANGUAGE_CODES)
+LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
 WINDOW_SECONDS = 600.0
 
 

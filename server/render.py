@@ -8,6 +8,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
+from engines.languages import LANGUAGE_NAMES
 from engines.transcriber import Segment, TranscriptInfo
 from server import subtitles
 
@@ -83,5 +84,8 @@ def openai(info: TranscriptInfo, segments: Sequence[Segment], view: TranscriptVi
     if view.response_format == "text":
         return PlainTextResponse(full_text(segments) + "\n")
     if view.response_format == "verbose_json":
-        return JSONResponse({**verbose(info, segments, view), "usage": usage(info)})
+        # The hosted API names the language ("english") where the native API gives its code.
+        body = verbose(info, segments, view)
+        body["language"] = LANGUAGE_NAMES.get(info.language, info.language)
+        return JSONResponse({**body, "usage": usage(info)})
     return JSONResponse({"text": full_text(segments), "usage": usage(info)})

@@ -53,7 +53,7 @@ def test_transcription_plain_formats(sdk: openai.OpenAI, response_format: str) -
 
 def test_transcription_verbose_json(sdk: openai.OpenAI) -> None:
     result = sdk.audio.transcriptions.create(model="whisper-1", file=jfk_file(), response_format="verbose_json")
-    assert result.language == "en"
+    assert result.language == "english"
     assert result.duration == pytest.approx(11.0, abs=0.1)
     assert result.segments
     segment = result.segments[0]
@@ -123,7 +123,7 @@ def test_translation_verbose_json_reports_the_task(sdk: openai.OpenAI) -> None:
     result = sdk.audio.translations.create(
         model="whisper-1", file=("fr.wav", clip_path("picovoice_fr.wav").read_bytes()), response_format="verbose_json"
     )
-    assert result.language == "fr"
+    assert result.language == "french"
     assert result.segments
 
 
