@@ -169,7 +169,9 @@ class Core:
             raise
 
         def items(stop: threading.Event) -> Iterator[Segment]:
-            yield from segments
+            for segment in segments:
+                cancel.check()
+                yield segment
             self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
 
         return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release))

@@ -10,6 +10,7 @@ from typing import Any
 from starlette.responses import StreamingResponse
 
 from server.core import Speech, TranscriptStream
+from server.errors import ApiError
 from server.render import usage
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -26,11 +27,16 @@ def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
 async def transcript_events(stream: TranscriptStream) -> AsyncIterator[bytes]:
     """`transcript.text.delta` per decoded segment, then `transcript.text.done` with the full text."""
     parts: list[str] = []
-    async for segment in stream.segments:
-        # The first delta carries no leading space, so the deltas join to the done text.
-        delta = segment.text.lstrip() if not parts else segment.text
-        parts.append(delta)
-        yield event({"type": "transcript.text.delta", "delta": delta})
+    try:
+        async for segment in stream.segments:
+            # The first delta carries no leading space, so the deltas join to the done text.
+            delta = segment.text.lstrip() if not parts else segment.text
+            parts.append(delta)
+            yield event({"type": "transcript.text.delta", "delta": delta})
+    except ApiError as error:
+        # After the 200 has gone out, an error (the time limit) can only be an event.
+        yield event({"type": "error", "error": {"code": error.code, "message": error.message}})
+        return
     yield event({"type": "transcript.text.done", "text": "".join(parts).strip(), "usage": usage(stream.info)})
 
 

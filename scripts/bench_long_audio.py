@@ -1,0 +1,86 @@
+"""Peak memory of transcribing long audio in-process: it should not grow with the audio's length."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+AUDIO = ROOT.parent / "shared" / "audio"
+ENGLISH = ["jfk_ask_not.flac", "librivox_sense_and_sensibility_0880.mp3", "librivox_sense_and_sensibility_0930.webm"]
+
+
+def child(minutes: float, model: str, windows: bool) -> None:
+    """Runs in a fresh process so that VmHWM is this length's peak alone."""
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from engines import transcriber as transcriber_module
+
+    if not windows:
+        transcriber_module.WINDOW_SECONDS = float("inf")
+
+    from engines.audio_decode import WHISPER_RATE, decode
+    from engines.loader import ModelLoader
+    from engines.registry import load_registry
+    from engines.transcriber import TranscriptionOptions
+    from server.config import Settings
+
+    settings = Settings.from_env()
+    registry = load_registry(settings.models_path)
+    transcriber = ModelLoader(registry, settings.cache_dir).transcriber(registry.models[model])
+    speech = np.concatenate([decode(AUDIO / name) for name in ENGLISH])
+    pause = np.zeros(WHISPER_RATE, dtype=np.float32)
+    unit = np.concatenate([speech, pause])
+    audio = np.tile(unit, int(minutes * 60 * WHISPER_RATE / len(unit)) + 1)[: int(minutes * 60 * WHISPER_RATE)]
+    started = time.perf_counter()
+    _, segments = transcriber.stream(audio, TranscriptionOptions(language="en"))
+    count = sum(1 for _ in segments)
+    elapsed = time.perf_counter() - started
+    status = Path("/proc/self/status").read_text()
+    peak = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM")) / 1024
+    print(
+        json.dumps(
+            {
+                "minutes": minutes,
+                "segments": count,
+                "seconds": round(elapsed, 1),
+                "rtf": round(elapsed / (minutes * 60), 4),
+                "peak_rss_mib": round(peak),
+            }
+        )
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--minutes", type=float, nargs="+", default=[5, 20, 60])
+    parser.add_argument("--model", default="local/whisper-tiny.en")
+    parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        child(args.child, args.model)
+        return
+    rows = []
+    for minutes in args.minutes:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", str(minutes), "--model", args.model],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+        print(
+            f"{minutes:6.0f} min  peak RSS {rows[-1]['peak_rss_mib']:5d} MiB  "
+            f"RTF {rows[-1]['rtf']:.3f}  ({rows[-1]['segments']} segments)",
+            flush=True,
+        )
+    print(json.dumps({"model": args.model, "runs": rows}))
+
+
+if __name__ == "__main__":
+    main()
