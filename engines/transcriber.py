@@ -17,7 +17,7 @@ from engines.audio_decode import WHISPER_RATE
 from engines.languages import LANGUAGE_NAMES
 
 LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
-WINDOW_SECONDS = 600.0
+WINDOW_SECONDS = 300.0
 
 
 @dataclass(frozen=True)
@@ -156,8 +156,21 @@ class Transcriber:
 
 
 def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
-    """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them)."""
-    return [(r["start"] / WHISPER_RATE, r["end"] / WHISPER_RATE) for r in get_speech_timestamps(audio, VadOptions())]
+    """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them).
+
+    The VAD copies its whole input a few times over, so long audio goes through it a window
+    at a time; regions that the window edges split are joined again.
+    """
+    step = int(WINDOW_SECONDS * WHISPER_RATE)
+    regions: list[tuple[float, float]] = []
+    for offset in range(0, len(audio), step):
+        for r in get_speech_timestamps(audio[offset : offset + step], VadOptions()):
+            start, end = (offset + r["start"]) / WHISPER_RATE, (offset + r["end"]) / WHISPER_RATE
+            if regions and start - regions[-1][1] < 0.1:
+                regions[-1] = (regions[-1][0], end)
+            else:
+                regions.append((start, end))
+    return regions
 
 
 def _windows(duration: float, speech: list[tuple[float, float]]) -> list[tuple[float, float]]:

@@ -47,6 +47,7 @@ def child(minutes: float, model: str, windows: bool) -> None:
         json.dumps(
             {
                 "minutes": minutes,
+                "windows": windows,
                 "segments": count,
                 "seconds": round(elapsed, 1),
                 "rtf": round(elapsed / (minutes * 60), 4),
@@ -60,25 +61,25 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, nargs="+", default=[5, 20, 60])
     parser.add_argument("--model", default="local/whisper-tiny.en")
+    parser.add_argument("--compare", action="store_true", help="also run without windows (whole-file decoding)")
     parser.add_argument("--child", type=float, help=argparse.SUPPRESS)
+    parser.add_argument("--no-windows", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        child(args.child, args.model)
+        child(args.child, args.model, windows=not args.no_windows)
         return
     rows = []
     for minutes in args.minutes:
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", str(minutes), "--model", args.model],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-        print(
-            f"{minutes:6.0f} min  peak RSS {rows[-1]['peak_rss_mib']:5d} MiB  "
-            f"RTF {rows[-1]['rtf']:.3f}  ({rows[-1]['segments']} segments)",
-            flush=True,
-        )
+        for flags in [[], ["--no-windows"]] if args.compare else [[]]:
+            command = [sys.executable, __file__, "--child", str(minutes), "--model", args.model, *flags]
+            out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            row = json.loads(out.strip().splitlines()[-1])
+            rows.append(row)
+            print(
+                f"{minutes:6.0f} min  windows={row['windows']!s:5}  peak RSS {row['peak_rss_mib']:5d} MiB  "
+                f"RTF {row['rtf']:.3f}  ({row['segments']} segments)",
+                flush=True,
+            )
     print(json.dumps({"model": args.model, "runs": rows}))
 
 

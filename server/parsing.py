@@ -18,6 +18,8 @@ from server.render import TRANSCRIPT_FORMATS, TranscriptView
 
 # Room for the form's other fields and boundaries on top of the file itself.
 _FORM_OVERHEAD = 64 * 1024
+# Far above any valid synthesis request (4096 characters of input, even escaped).
+MAX_JSON_BYTES = 1024 * 1024
 # Past this, a refused upload is not even drained: the connection is closed.
 _DRAIN_LIMIT = 256 * 1024 * 1024
 
@@ -171,7 +173,11 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise bad_request(
             "invalid_content_type", f"Expected an application/json body, got '{content_type or 'no content type'}'"
         )
-    body = await request.body()
+    try:
+        body = b"".join([chunk async for chunk in _bounded(request.stream(), MAX_JSON_BYTES)])
+    except UploadTooLarge:
+        await _drain(request, _DRAIN_LIMIT)
+        raise ApiError(413, "body_too_large", f"A JSON body may be at most {MAX_JSON_BYTES // 1024} KB") from None
     try:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:

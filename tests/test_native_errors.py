@@ -128,6 +128,12 @@ def test_malformed_json_is_400(client: httpx.Client) -> None:
     assert_error(response, 400, "invalid_json")
 
 
+def test_huge_json_body_is_413(client: httpx.Client) -> None:
+    body = b'{"model": "tts-1", "voice": "alloy", "input": "' + b"a" * (2 * 1024 * 1024) + b'"}'
+    response = client.post(SYNTHESIZE, content=body, headers={"content-type": "application/json"})
+    assert_error(response, 413, "body_too_large")
+
+
 def test_json_array_body_is_400(client: httpx.Client) -> None:
     assert_error(client.post(SYNTHESIZE, json=["tts-1"]), 400, "invalid_json")
 

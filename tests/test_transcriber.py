@@ -50,7 +50,8 @@ def test_long_audio_is_decoded_in_windows(base: Transcriber, monkeypatch: pytest
     assert wer(CLIPS[GERMAN]["reference_text"], windowed.text) <= 0.2
 
 
-def test_windows_cut_at_pauses() -> None:
+def test_windows_cut_at_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 600.0)
     speech = [(0.0, 290.0), (292.0, 590.0), (591.0, 900.0), (905.0, 1300.0)]
     windows = _windows(1300.0, speech)
     assert windows[0] == (0.0, 590.5)
