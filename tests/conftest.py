@@ -19,6 +19,22 @@ ROOT = Path(__file__).resolve().parent.parent
 AUDIO_DIR = ROOT.parent / "shared" / "audio"
 CLIPS = {c["file"]: c for c in map(json.loads, (AUDIO_DIR / "manifest.jsonl").read_text().splitlines())}
 SPEECH_CLIPS = [name for name, clip in CLIPS.items() if clip["category"] == "speech"]
+# Every voice name the hosted API knows; each must map to a Piper voice.
+OPENAI_VOICES = [
+    "alloy",
+    "ash",
+    "ballad",
+    "coral",
+    "echo",
+    "fable",
+    "onyx",
+    "nova",
+    "sage",
+    "shimmer",
+    "verse",
+    "marin",
+    "cedar",
+]
 NO_SPEECH_CLIPS = [name for name, clip in CLIPS.items() if clip["category"] == "no_speech"]
 
 

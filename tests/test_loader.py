@@ -26,7 +26,7 @@ def test_overrides_win() -> None:
 
 
 def test_concurrent_first_use_loads_once() -> None:
-    loader = ModelLoader(REGISTRY, Settings().cache_dir, has_cuda=False)
+    loader = ModelLoader(REGISTRY, Settings.from_env().cache_dir, has_cuda=False)
     entry = REGISTRY.models["local/whisper-tiny.en"]
     results = []
     threads = [threading.Thread(target=lambda: results.append(loader.transcriber(entry))) for _ in range(4)]

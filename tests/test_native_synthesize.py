@@ -6,25 +6,11 @@ import httpx
 import numpy as np
 import pytest
 from audio_tools import read_audio
+from conftest import OPENAI_VOICES
 from wer import wer
 
 URL = "/v1/inference/audio/synthesize"
 SENTENCE = "Welcome to the audio server. Your request has been received."
-OPENAI_VOICES = [
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "fable",
-    "onyx",
-    "nova",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-]
 MEDIA_TYPES = {
     "mp3": "audio/mpeg",
     "opus": "audio/ogg",

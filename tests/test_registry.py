@@ -5,25 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from conftest import OPENAI_VOICES
 
 from engines.registry import RegistryError, load_registry, parse_registry
 from server.config import PROJECT_ROOT
-
-OPENAI_VOICES = {
-    "alloy",
-    "ash",
-    "ballad",
-    "coral",
-    "echo",
-    "fable",
-    "onyx",
-    "nova",
-    "sage",
-    "shimmer",
-    "verse",
-    "marin",
-    "cedar",
-}
 
 
 def test_shipped_registry() -> None:

@@ -15,7 +15,7 @@ from server.config import PROJECT_ROOT, Settings
 @pytest.fixture(scope="module")
 def joe() -> Iterator[Synthesizer]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
-    loader = ModelLoader(registry, Settings().cache_dir, has_cuda=False)
+    loader = ModelLoader(registry, Settings.from_env().cache_dir, has_cuda=False)
     yield loader.synthesizer("en_US-joe-medium", registry.models["openai/tts-1"])
 
 

@@ -22,7 +22,7 @@ GERMAN = "librivox_de_simplicissimus_title.mp3"
 @pytest.fixture(scope="module")
 def base() -> Iterator[Transcriber]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
-    loader = ModelLoader(registry, Settings().cache_dir, has_cuda=False)
+    loader = ModelLoader(registry, Settings.from_env().cache_dir, has_cuda=False)
     yield loader.transcriber(registry.models["openai/whisper-1"])
 
 
