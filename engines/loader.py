@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,15 @@ def cuda_available() -> bool:
         return False
 
 
+def onnx_cuda_available() -> bool:
+    try:
+        import onnxruntime
+
+        return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+    except Exception:
+        return False
+
+
 def place(entry: ModelEntry, has_cuda: bool) -> Placement:
     """Pure: where a model runs. `auto` means CUDA/float16 with a GPU, else CPU/int8."""
     device = entry.device if entry.device != "auto" else ("cuda" if has_cuda else "cpu")
@@ -49,6 +59,7 @@ class _Slot:
     last_used: float = 0.0
     load_seconds: float = 0.0
     idle_unload_s: float = 0.0
+    users: int = 0
 
 
 class ModelLoader:
@@ -61,6 +72,8 @@ class ModelLoader:
         self.cache_dir = cache_dir
         self.allow_download = allow_download
         self.has_cuda = cuda_available() if has_cuda is None else has_cuda
+        # Piper runs on onnxruntime, whose CPU-only wheel has no CUDA even where CTranslate2 does.
+        self.piper_cuda = self.has_cuda and onnx_cuda_available()
         self._slots: dict[str, _Slot] = {}
         self._slots_lock = threading.Lock()
         self.on_load: Callable[[str, float], None] | None = None
@@ -75,15 +88,33 @@ class ModelLoader:
 
         return self._get(f"model:{entry.slug}", load, entry.idle_unload_s)
 
+    def synthesis_device(self, entry: ModelEntry) -> str:
+        return place(entry, self.piper_cuda).device
+
     def synthesizer(self, voice_name: str, entry: ModelEntry) -> Synthesizer:
-        placement = place(entry, self.has_cuda)
+        device = self.synthesis_device(entry)
         voice = self.registry.voices[voice_name]
 
         def load() -> Synthesizer:
             path = materialize(voice.source, voice_name, self.cache_dir, self.allow_download)
-            return Synthesizer.load(path, use_cuda=placement.device == "cuda")
+            return Synthesizer.load(path, use_cuda=device == "cuda")
 
-        return self._get(f"voice:{voice_name}:{placement.device}", load, entry.idle_unload_s)
+        return self._get(f"voice:{voice_name}:{device}", load, entry.idle_unload_s)
+
+    @contextmanager
+    def in_use(self, engine: object) -> Iterator[None]:
+        """Mark a loaded engine busy, so that idle unloading leaves it alone meanwhile."""
+        with self._slots_lock:
+            slot = next((s for s in self._slots.values() if s.value is engine), None)
+            if slot is not None:
+                slot.users += 1
+        try:
+            yield
+        finally:
+            with self._slots_lock:
+                if slot is not None:
+                    slot.users -= 1
+                    slot.last_used = time.monotonic()
 
     def loaded(self) -> dict[str, float]:
         """Keys of loaded engines and how long each took to load."""
@@ -96,7 +127,7 @@ class ModelLoader:
         dropped = []
         with self._slots_lock:
             for key, slot in self._slots.items():
-                idle = slot.idle_unload_s > 0 and now - slot.last_used > slot.idle_unload_s
+                idle = slot.idle_unload_s > 0 and not slot.users and now - slot.last_used > slot.idle_unload_s
                 if slot.value is not None and idle and slot.lock.acquire(False):
                     try:
                         slot.value = None
@@ -111,8 +142,10 @@ class ModelLoader:
         with self._slots_lock:
             slot = self._slots.setdefault(key, _Slot(lock=threading.Lock(), idle_unload_s=idle_unload_s))
         slot.last_used = time.monotonic()
-        if slot.value is not None:
-            return slot.value
+        # One read: an unload between a check and a second read would hand out None.
+        value = slot.value
+        if value is not None:
+            return value
         with slot.lock:
             if slot.value is None:
                 started = time.perf_counter()

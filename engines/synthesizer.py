@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,10 +102,6 @@ class Synthesizer:
         if peak < 1e-8:
             return np.zeros_like(audio, dtype=np.float32)
         return np.clip(audio / peak, -1.0, 1.0).astype(np.float32)
-
-    def stream(self, text: str, settings: VoiceSettings, speed: float = 1.0) -> Iterator[np.ndarray]:
-        for phonemes in self.sentences(text):
-            yield self.render(phonemes, settings, speed)
 
 
 QUICK_START_PHONEMES = 20

@@ -31,9 +31,12 @@ class Admission:
     def saturated(self) -> bool:
         return self.active >= self.concurrency and len(self._waiting) >= self.max_queue
 
-    async def acquire(self) -> Ticket:
-        """Wait for a slot. Raises 429 when the queue is full and 503 on timeout."""
+    async def acquire(self, timeout_s: float | None = None) -> Ticket:
+        """Wait for a slot (at most `timeout_s`, and never past the model's own timeout).
+
+        Raises 429 when the queue is full and 503 on timeout."""
         started = time.monotonic()
+        timeout = self.timeout_s if timeout_s is None else max(0.0, min(timeout_s, self.timeout_s))
         if self.active < self.concurrency and not self._waiting:
             self.active += 1
             return self._ticket(started)
@@ -47,7 +50,7 @@ class Admission:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(future)
         try:
-            await asyncio.wait_for(asyncio.shield(future), self.timeout_s)
+            await asyncio.wait_for(asyncio.shield(future), timeout)
         except (TimeoutError, asyncio.CancelledError) as exc:
             if future.done() and not future.cancelled():
                 # The slot was handed over just as we gave up: pass it on.

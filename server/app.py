@@ -24,6 +24,7 @@ from server.core import ClientGone, Core
 from server.errors import ApiError
 from server.metrics import Metrics, RequestMetrics
 from server.surfaces import on_api_error, on_client_gone, on_http_error, on_unexpected
+from server.threads import run_blocking
 
 log = logging.getLogger(__name__)
 
@@ -76,26 +77,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
 async def _preload(core: Core, readiness: Readiness) -> None:
     """Load the `preload = true` models off the event loop; /ready waits for this."""
-    for entry in core.registry.models.values():
-        if not entry.preload:
-            continue
-        try:
-            if entry.task == "transcription":
-                await core.load_transcriber(entry)
-            else:
-                for voice in sorted({m.voice for m in core.registry.voice_map.values()}):
-                    await core.load_synthesizer(voice, entry)
-        except ApiError as exc:
-            log.error("preloading %s failed: %s", entry.slug, exc.message)
-            readiness.errors.append(exc.message)
-    readiness.preloaded = True
+    try:
+        for entry in core.registry.models.values():
+            if not entry.preload:
+                continue
+            try:
+                if entry.task == "transcription":
+                    await core.load_transcriber(entry)
+                else:
+                    for voice in sorted({m.voice for m in core.registry.voice_map.values()}):
+                        await core.load_synthesizer(voice, entry)
+            except ApiError as exc:
+                log.error("preloading %s failed: %s", entry.slug, exc.message)
+                readiness.errors.append(exc.message)
+    finally:
+        readiness.preloaded = True
 
 
 async def _unload_idle(loader: ModelLoader, every_s: float) -> None:
     """Drop models idle past their `idle_unload_s`; they load again on next use."""
     while True:
         await asyncio.sleep(every_s)
-        loader.unload_idle()
+        # Freeing a model's memory can take a while; not on the event loop.
+        await run_blocking(loader.unload_idle)
 
 
 async def health(request: Request) -> JSONResponse:

@@ -6,16 +6,17 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 
+import anyio
 import numpy as np
 
 from engines.audio_decode import AudioTooLong, UndecodableAudio, decode
 from engines.audio_encode import FORMATS, AudioFormat, Encoder
 from engines.loader import ModelLoader, place
 from engines.registry import ModelEntry, Registry
-from engines.sources import ModelSourceError
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server.admission import Admission, Ticket
@@ -93,6 +94,9 @@ class Core:
         metrics.watch_admissions(self.admissions.values())
         # One gate per device: every voice on the CPU shares the same cores.
         self._render_gates = {"cpu": PriorityGate(1), "cuda": PriorityGate(4)}
+        # Streams hold a thread for their whole life; they get their own pool so that
+        # decoding, loading and upload spooling never queue behind them.
+        self._stream_threads = anyio.CapacityLimiter(sum(a.concurrency for a in self.admissions.values()))
 
     # ------------------------------------------------------------ models
 
@@ -115,7 +119,7 @@ class Core:
     async def _load(self, load: Callable[[], T], entry: ModelEntry) -> T:
         try:
             return await run_blocking(load)
-        except (ModelSourceError, OSError, RuntimeError, ValueError) as exc:
+        except Exception as exc:  # onnxruntime's load errors derive from Exception alone
             raise ApiError(503, "model_unavailable", f"{entry.slug} could not be loaded: {exc}", "model") from exc
 
     def cancellation(self, slug: str) -> Cancellation:
@@ -124,11 +128,15 @@ class Core:
         return Cancellation(deadline=time.monotonic() + timeout)
 
     async def _admit(self, entry: ModelEntry, cancel: Cancellation) -> Ticket:
-        ticket = await self.admissions[entry.slug].acquire()
-        if cancel.event.is_set():
-            # The client left while queued: its work never starts.
+        """A slot, waited for no longer than the request's deadline allows."""
+        cancel.check()
+        ticket = await self.admissions[entry.slug].acquire(timeout_s=cancel.deadline - time.monotonic())
+        try:
+            # The client left while queued (its work never starts), or the time ran out.
+            cancel.check()
+        except BaseException:
             ticket.release()
-            raise ClientGone
+            raise
         return ticket
 
     # ------------------------------------------------------------ transcription
@@ -144,11 +152,12 @@ class Core:
                 started = time.perf_counter()
                 audio = self._decode(request.file)
                 cancel.check()
-                info, segments = transcriber.stream(audio, options)
-                result = []
-                for segment in segments:
-                    cancel.check()
-                    result.append(segment)
+                with self.loader.in_use(transcriber):
+                    info, segments = transcriber.stream(audio, options)
+                    result = []
+                    for segment in segments:
+                        cancel.check()
+                        result.append(segment)
                 self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
                 return info, result
 
@@ -169,12 +178,13 @@ class Core:
             raise
 
         def items(stop: threading.Event) -> Iterator[Segment]:
-            for segment in segments:
-                cancel.check()
-                yield segment
+            with self.loader.in_use(transcriber):
+                for segment in segments:
+                    cancel.check()
+                    yield segment
             self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
 
-        return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release))
+        return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release, self._stream_threads))
 
     async def _prepare_transcription(
         self, request: TranscribeRequest
@@ -233,9 +243,12 @@ class Core:
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice '{request.voice}' names a missing speaker", "voice")
+        sentences = await run_blocking(lambda: synthesizer.sentences(text))
+        if not sentences:
+            raise bad_request("empty_input", "'input' has nothing to speak (only punctuation or symbols)", "input")
         job = _SpeechJob(
             synthesizer=synthesizer,
-            text=text,
+            sentences=sentences,
             settings=VoiceSettings(
                 speaker_id=mapping.speaker_id,
                 length_scale=mapping.length_scale,
@@ -244,8 +257,9 @@ class Core:
             ),
             speed=request.speed,
             format_name=audio_format.name,
-            gate=self._render_gates[place(entry, self.loader.has_cuda).device],
+            gate=self._render_gates[self.loader.synthesis_device(entry)],
             cancel=cancel,
+            in_use=self.loader.in_use,
         )
         ticket = await self._admit(entry, cancel)
 
@@ -253,7 +267,7 @@ class Core:
             ticket.release()
             self.metrics.processed(entry.slug, "synthesis", job.audio_seconds, time.perf_counter() - requested)
 
-        chunks = iterate_in_thread(job.run, finished)
+        chunks = iterate_in_thread(job.run, finished, self._stream_threads)
         return Speech(format=audio_format, chunks=self._time_first_byte(chunks, entry.slug, requested))
 
     async def _time_first_byte(self, chunks: AsyncIterator[bytes], slug: str, started: float) -> AsyncIterator[bytes]:
@@ -269,9 +283,9 @@ class Core:
     def _concurrency(self, entry: ModelEntry) -> int:
         if entry.limits.concurrency:
             return entry.limits.concurrency
-        on_gpu = place(entry, self.loader.has_cuda).device == "cuda"
         if entry.task == "transcription":
-            return 4 if on_gpu else 1
+            return 4 if place(entry, self.loader.has_cuda).device == "cuda" else 1
+        on_gpu = self.loader.synthesis_device(entry) == "cuda"
         # Synthesis streams share the render gate sentence by sentence, so many can be open.
         return 16 if on_gpu else max(8, 4 * (os.cpu_count() or 1))
 
@@ -279,21 +293,22 @@ class Core:
 @dataclass
 class _SpeechJob:
     synthesizer: Synthesizer
-    text: str
+    sentences: list[list[str]]
     settings: VoiceSettings
     speed: float
     format_name: str
     gate: PriorityGate
     cancel: Cancellation
+    in_use: Callable[[object], AbstractContextManager[None]]
     audio_seconds: float = 0.0
 
     def run(self, stop: threading.Event) -> Iterator[bytes]:
         encoder = Encoder(self.format_name, self.synthesizer.sample_rate)
-        for index, sentence in enumerate(self.synthesizer.sentences(self.text)):
+        for index, sentence in enumerate(self.sentences):
             if stop.is_set():
                 return
             self.cancel.check()
-            with self.gate.hold(priority=index):
+            with self.in_use(self.synthesizer), self.gate.hold(priority=index):
                 audio = self.synthesizer.render(sentence, self.settings, self.speed)
             self.audio_seconds += len(audio) / self.synthesizer.sample_rate
             data = encoder.push(audio)

@@ -9,10 +9,10 @@ from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 
 from engines.transcriber import TranscriptionOptions
-from server.core import SpeechRequest, TranscribeRequest
+from server.core import ClientGone, SpeechRequest, TranscribeRequest
 from server.errors import ApiError, bad_request, invalid, missing
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 
@@ -45,6 +45,8 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
     parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=2, max_fields=32)
     try:
         return await parser.parse()
+    except ClientDisconnect:
+        raise ClientGone from None
     except UploadTooLarge:
         await _drain(request, _DRAIN_LIMIT)
         raise too_large from None
@@ -157,7 +159,7 @@ def _granularities(form: FormData) -> list[str]:
         text = value.strip()
         try:
             items = json.loads(text) if text.startswith("[") else text.split(",")
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             raise invalid("timestamp_granularities", "'timestamp_granularities' is not a valid list") from None
         for item in items:
             item = str(item).strip()
@@ -175,6 +177,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         )
     try:
         body = b"".join([chunk async for chunk in _bounded(request.stream(), MAX_JSON_BYTES)])
+    except ClientDisconnect:
+        raise ClientGone from None
     except UploadTooLarge:
         await _drain(request, _DRAIN_LIMIT)
         raise ApiError(413, "body_too_large", f"A JSON body may be at most {MAX_JSON_BYTES // 1024} KB") from None
@@ -182,6 +186,8 @@ async def read_json(request: Request) -> dict[str, Any]:
         data = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise bad_request("invalid_json", f"The body is not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise bad_request("invalid_json", "The body nests too deeply") from None
     if not isinstance(data, dict):
         raise bad_request("invalid_json", "The body must be a JSON object")
     return data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -13,6 +14,7 @@ from server.core import Speech, TranscriptStream
 from server.errors import ApiError
 from server.render import usage
 
+log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -42,8 +44,12 @@ async def transcript_events(stream: TranscriptStream) -> AsyncIterator[bytes]:
 
 async def speech_events(speech: Speech, input_chars: int) -> AsyncIterator[bytes]:
     """`speech.audio.delta` with base64 audio per encoded chunk, then `speech.audio.done`."""
-    async for chunk in speech.chunks:
-        yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode("ascii")})
+    try:
+        async for chunk in speech.chunks:
+            yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode("ascii")})
+    except ApiError as error:
+        yield event({"type": "error", "error": {"code": error.code, "message": error.message}})
+        return
     yield event(
         {
             "type": "speech.audio.done",
@@ -53,4 +59,13 @@ async def speech_events(speech: Speech, input_chars: int) -> AsyncIterator[bytes
 
 
 def speech_response(speech: Speech) -> StreamingResponse:
-    return StreamingResponse(speech.chunks, media_type=speech.format.media_type)
+    return StreamingResponse(_until_error(speech.chunks), media_type=speech.format.media_type)
+
+
+async def _until_error(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """Raw audio has no way to carry an error after the 200: end the body, and log why."""
+    try:
+        async for chunk in chunks:
+            yield chunk
+    except ApiError as error:
+        log.warning("synthesis stream ended early: %s", error)

@@ -18,16 +18,19 @@ async def run_blocking(fn: Callable[[], T]) -> T:
     return await anyio.to_thread.run_sync(fn, abandon_on_cancel=False)
 
 
-async def iterate_in_thread(
+def iterate_in_thread(
     make_items: Callable[[threading.Event], Iterator[T]],
     on_finished: Callable[[], None] | None = None,
+    limiter: anyio.CapacityLimiter | None = None,
 ) -> AsyncIterator[T]:
-    """Drive a blocking iterator in one worker thread and yield its items here.
+    """Drive a blocking iterator in one worker thread, starting now, and yield its items here.
 
-    Closing this generator (the client went away) sets the event handed to
-    `make_items`, and the worker stops at its next item; `on_finished` runs in the
-    worker once it really stops, so a concurrency slot is held exactly as long as
-    the work runs.
+    The worker starts at once, so `on_finished` runs even if nobody ever iterates
+    (a response that failed before its first byte). Closing the returned iterator (the
+    client went away) sets the event handed to `make_items`, and the worker stops at its
+    next item; `on_finished` runs in the worker once it really stops, so a concurrency
+    slot is held exactly as long as the work runs. Streams take their threads from
+    `limiter`, so that long-lived streams cannot starve anyio's shared pool.
     """
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[object, BaseException | None]] = asyncio.Queue()
@@ -46,7 +49,13 @@ async def iterate_in_thread(
             if on_finished is not None:
                 on_finished()
 
-    worker = asyncio.ensure_future(anyio.to_thread.run_sync(produce))
+    worker = asyncio.ensure_future(anyio.to_thread.run_sync(produce, limiter=limiter))
+    return _consume(queue, stop, worker)
+
+
+async def _consume(
+    queue: asyncio.Queue[tuple[object, BaseException | None]], stop: threading.Event, worker: asyncio.Future[None]
+) -> AsyncIterator[T]:
     try:
         while True:
             item, error = await queue.get()

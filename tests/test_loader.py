@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import replace
 
 from engines.loader import ModelLoader, place
@@ -36,3 +37,13 @@ def test_concurrent_first_use_loads_once() -> None:
         t.join()
     assert len({id(r) for r in results}) == 1
     assert list(loader.loaded()) == ["model:local/whisper-tiny.en"]
+
+
+def test_a_model_in_use_is_not_unloaded() -> None:
+    entry = replace(REGISTRY.models["local/whisper-tiny.en"], idle_unload_s=0.01)
+    loader = ModelLoader(REGISTRY, Settings.from_env().cache_dir, has_cuda=False)
+    engine = loader.transcriber(entry)
+    with loader.in_use(engine):
+        assert loader.unload_idle(now=time.monotonic() + 60) == []
+    assert loader.unload_idle(now=time.monotonic() + 60) == ["model:local/whisper-tiny.en"]
+    assert loader.loaded() == {}

@@ -111,6 +111,7 @@ GOOD = {"model": "tts-1", "input": "Hello there.", "voice": "alloy"}
         ({"speed": "fast"}, 400, "invalid_value", "speed"),
         ({"input": ""}, 400, "empty_input", "input"),
         ({"input": "   \n\t "}, 400, "empty_input", "input"),
+        ({"input": "... ?! ..."}, 400, "empty_input", "input"),
         ({"input": "x" * 4097}, 400, "input_too_long", "input"),
         ({"input": 42}, 400, "invalid_value", "input"),
         ({"response_format": "ogg"}, 400, "invalid_value", "response_format"),
@@ -132,6 +133,12 @@ def test_huge_json_body_is_413(client: httpx.Client) -> None:
     body = b'{"model": "tts-1", "voice": "alloy", "input": "' + b"a" * (2 * 1024 * 1024) + b'"}'
     response = client.post(SYNTHESIZE, content=body, headers={"content-type": "application/json"})
     assert_error(response, 413, "body_too_large")
+
+
+def test_deeply_nested_json_is_400(client: httpx.Client) -> None:
+    body = b'{"model": "tts-1", "voice": "alloy", "input": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    response = client.post(SYNTHESIZE, content=body, headers={"content-type": "application/json"})
+    assert_error(response, 400, "invalid_json")
 
 
 def test_json_array_body_is_400(client: httpx.Client) -> None:
