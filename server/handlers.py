@@ -14,6 +14,7 @@ from server.core import Cancellation, Core
 from server.parsing import read_form, read_json, speech_request, transcription_request
 from server.render import TranscriptView
 from server.streaming import speech_events, speech_response, sse_response, transcript_events
+from server.threads import run_blocking
 
 Renderer = Callable[[TranscriptInfo, Sequence[Segment], TranscriptView], Response]
 
@@ -46,7 +47,8 @@ async def transcription(request: Request, default_format: str, task: str, render
             if stream:
                 return sse_response(transcript_events(await core.transcribe_stream(parsed, cancel)))
             info, segments = await core.transcribe(parsed, cancel)
-        return render(info, segments, view)
+        # Hours of word timings make a large body; build it off the event loop too.
+        return await run_blocking(lambda: render(info, segments, view))
     finally:
         await form.close()
 
