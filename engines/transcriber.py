@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -73,7 +73,12 @@ class Transcript:
 
     @property
     def text(self) -> str:
-        return "".join(s.text for s in self.segments).strip()
+        return full_text(self.segments)
+
+
+def full_text(segments: Sequence[Segment]) -> str:
+    """Whisper starts each segment with its own space; the whole text is their concatenation."""
+    return "".join(s.text for s in segments).strip()
 
 
 @dataclass

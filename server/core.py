@@ -101,8 +101,6 @@ class Core:
     # ------------------------------------------------------------ models
 
     def model(self, slug: str, task: str) -> ModelEntry:
-        if not slug:
-            raise ApiError(400, "missing_field", "'model' is required", "model")
         entry = self.registry.resolve(slug)
         if entry is None:
             raise ApiError(404, "model_not_found", f"The model '{slug}' does not exist", "model")
@@ -144,35 +142,27 @@ class Core:
     async def transcribe(
         self, request: TranscribeRequest, cancel: Cancellation
     ) -> tuple[TranscriptInfo, list[Segment]]:
-        entry, transcriber, options = await self._prepare_transcription(request)
-        ticket = await self._admit(entry, cancel)
-        try:
-
-            def work() -> tuple[TranscriptInfo, list[Segment]]:
-                started = time.perf_counter()
-                audio = self._decode(request.file)
-                cancel.check()
-                with self.loader.in_use(transcriber):
-                    info, segments = transcriber.stream(audio, options)
-                    result = []
-                    for segment in segments:
-                        cancel.check()
-                        result.append(segment)
-                self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
-                return info, result
-
-            return await run_blocking(work)
-        finally:
-            ticket.release()
+        stream = await self.transcribe_stream(request, cancel)
+        return stream.info, [segment async for segment in stream.segments]
 
     async def transcribe_stream(self, request: TranscribeRequest, cancel: Cancellation) -> TranscriptStream:
-        """Errors in the upload surface here, before the caller starts its response."""
+        """Decode and start transcribing; errors in the upload surface here, before any response starts.
+
+        Segments then come from one worker thread that checks `cancel` between them, so a
+        client that hangs up (or a request past its deadline) stops at the next segment.
+        """
         entry, transcriber, options = await self._prepare_transcription(request)
         ticket = await self._admit(entry, cancel)
         started = time.perf_counter()
+
+        def start() -> tuple[TranscriptInfo, Iterator[Segment]]:
+            audio = self._decode(request.file)
+            cancel.check()
+            with self.loader.in_use(transcriber):
+                return transcriber.stream(audio, options)
+
         try:
-            audio = await run_blocking(lambda: self._decode(request.file))
-            info, segments = await run_blocking(lambda: transcriber.stream(audio, options))
+            info, segments = await run_blocking(start)
         except BaseException:
             ticket.release()
             raise

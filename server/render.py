@@ -9,7 +9,7 @@ from typing import Any
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
 from engines.languages import LANGUAGE_NAMES
-from engines.transcriber import Segment, TranscriptInfo
+from engines.transcriber import Segment, TranscriptInfo, full_text
 from server import subtitles
 
 TRANSCRIPT_FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
@@ -24,10 +24,6 @@ class TranscriptView:
     task: str
     segments: bool = True
     words: bool = False
-
-
-def full_text(segments: Sequence[Segment]) -> str:
-    return "".join(s.text for s in segments).strip()
 
 
 def verbose(info: TranscriptInfo, segments: Sequence[Segment], view: TranscriptView) -> dict[str, Any]:
