@@ -34,7 +34,7 @@ from server.config import Settings
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
-AUDIO_DIR = ROOT.parent / "shared" / "audio"
+AUDIO_DIR = ROOT / "tests" / "data"
 SERVER_PYTHON = ROOT / ".venv" / "bin" / "python"
 TRANSCRIBE_PATH = "/v1/inference/audio/transcribe"
 SYNTHESIZE_PATH = "/v1/inference/audio/synthesize"

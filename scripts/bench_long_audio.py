@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-AUDIO = ROOT.parent / "shared" / "audio"
+AUDIO = ROOT / "tests" / "data"
 ENGLISH = ["jfk_ask_not.flac", "librivox_sense_and_sensibility_0880.mp3", "librivox_sense_and_sensibility_0930.webm"]
 
 

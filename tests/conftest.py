@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-AUDIO_DIR = ROOT.parent / "shared" / "audio"
+AUDIO_DIR = ROOT / "tests" / "data"
 CLIPS = {c["file"]: c for c in map(json.loads, (AUDIO_DIR / "manifest.jsonl").read_text().splitlines())}
 SPEECH_CLIPS = [name for name, clip in CLIPS.items() if clip["category"] == "speech"]
 # Every voice name the hosted API knows; each must map to a Piper voice.
