@@ -82,11 +82,6 @@ class Encoder:
         return data
 
 
-def encode_all(format_name: str, audio: np.ndarray, input_rate: int) -> bytes:
-    encoder = Encoder(format_name, input_rate)
-    return encoder.push(audio) + encoder.finish()
-
-
 class _Sink:
     """A write-only file for PyAV; without `seek`, muxers write a stream, never patch back."""
 

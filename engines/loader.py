@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from engines.registry import ModelEntry, Registry
+from engines.registry import ModelEntry, Registry, VoiceEntry
 from engines.sources import materialize
 from engines.synthesizer import Synthesizer
 from engines.transcriber import Transcriber
@@ -52,6 +52,31 @@ def place(entry: ModelEntry, has_cuda: bool) -> Placement:
     return Placement(device=device, compute_type=compute_type)
 
 
+class EngineFactory(Protocol):
+    """Makes the engines the loader caches; tests hand the app small fakes through this seam."""
+
+    def transcriber(self, entry: ModelEntry, placement: Placement) -> Transcriber: ...
+
+    def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer: ...
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """The real engines, from verified model files in the cache."""
+
+    cache_dir: Path
+    allow_download: bool = False
+
+    def transcriber(self, entry: ModelEntry, placement: Placement) -> Transcriber:
+        assert entry.source is not None  # the registry guarantees it for transcription
+        path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
+        return Transcriber.load(path, placement.device, placement.compute_type, beam_size=entry.beam_size)
+
+    def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
+        path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)
+        return Synthesizer.load(path, use_cuda=use_cuda)
+
+
 @dataclass
 class _Slot:
     lock: threading.Lock
@@ -65,12 +90,9 @@ class _Slot:
 class ModelLoader:
     """A cache of loaded engines keyed by model slug or voice name, one lock per key."""
 
-    def __init__(
-        self, registry: Registry, cache_dir: Path, allow_download: bool = False, has_cuda: bool | None = None
-    ) -> None:
+    def __init__(self, registry: Registry, engines: EngineFactory, has_cuda: bool | None = None) -> None:
         self.registry = registry
-        self.cache_dir = cache_dir
-        self.allow_download = allow_download
+        self.engines = engines
         self.has_cuda = cuda_available() if has_cuda is None else has_cuda
         # Piper runs on onnxruntime, whose CPU-only wheel has no CUDA even where CTranslate2 does.
         self.piper_cuda = self.has_cuda and onnx_cuda_available()
@@ -80,13 +102,7 @@ class ModelLoader:
 
     def transcriber(self, entry: ModelEntry) -> Transcriber:
         placement = place(entry, self.has_cuda)
-
-        def load() -> Transcriber:
-            assert entry.source is not None  # the registry guarantees it for transcription
-            path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
-            return Transcriber.load(path, placement.device, placement.compute_type, beam_size=entry.beam_size)
-
-        return self._get(f"model:{entry.slug}", load, entry.idle_unload_s)
+        return self._get(f"model:{entry.slug}", lambda: self.engines.transcriber(entry, placement), entry.idle_unload_s)
 
     def synthesis_device(self, entry: ModelEntry) -> str:
         return place(entry, self.piper_cuda).device
@@ -94,12 +110,11 @@ class ModelLoader:
     def synthesizer(self, voice_name: str, entry: ModelEntry) -> Synthesizer:
         device = self.synthesis_device(entry)
         voice = self.registry.voices[voice_name]
-
-        def load() -> Synthesizer:
-            path = materialize(voice.source, voice_name, self.cache_dir, self.allow_download)
-            return Synthesizer.load(path, use_cuda=device == "cuda")
-
-        return self._get(f"voice:{voice_name}:{device}", load, entry.idle_unload_s)
+        return self._get(
+            f"voice:{voice_name}:{device}",
+            lambda: self.engines.synthesizer(voice, use_cuda=device == "cuda"),
+            entry.idle_unload_s,
+        )
 
     @contextmanager
     def in_use(self, engine: object) -> Iterator[None]:

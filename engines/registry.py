@@ -83,7 +83,6 @@ class VoiceMapping:
 
 @dataclass(frozen=True)
 class Registry:
-    path: Path
     models: Mapping[str, ModelEntry]
     aliases: Mapping[str, str]
     voices: Mapping[str, VoiceEntry]
@@ -109,13 +108,17 @@ def load_registry(path: Path) -> Registry:
         raise RegistryError(f"{path}: file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{path}: not valid TOML: {exc}") from exc
-    return parse_registry(raw, base_dir=path.parent, path=path)
+    try:
+        return parse_registry(raw, base_dir=path.parent)
+    except RegistryError as exc:
+        raise RegistryError(f"{path}: {exc}") from None
 
 
-def parse_registry(raw: Mapping[str, Any], base_dir: Path, path: Path) -> Registry:
+def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
     _only_keys(raw, "", {"defaults", "models", "voices", "voice_map"})
-    defaults = _table(raw, "defaults", "defaults")
-    _only_keys(defaults, "defaults", {"device", "max_queue", "timeout_s", "idle_unload_s", "concurrency"})
+    given = _table(raw, "defaults", "defaults")
+    _only_keys(given, "defaults", set(_DEFAULTS))
+    defaults = {name: _get(given, name, kind, "defaults", value) for name, (kind, value) in _DEFAULTS.items()}
 
     voices: dict[str, VoiceEntry] = {}
     for name, body in _table(raw, "voices", "voices").items():
@@ -156,13 +159,21 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path, path: Path) -> Regist
     if not models:
         raise RegistryError("models: no model is defined")
     return Registry(
-        path=path,
         models=MappingProxyType(models),
         aliases=MappingProxyType(aliases),
         voices=MappingProxyType(voices),
         voice_map=MappingProxyType(voice_map),
     )
 
+
+_DEFAULTS: dict[str, tuple[Any, Any]] = {
+    "device": (str, "auto"),
+    "max_queue": (int, 16),
+    "timeout_s": ((int, float), 300),
+    "idle_unload_s": ((int, float), 0),
+    "concurrency": (int, 0),
+}
+"""What `[defaults]` may set for every model: each key's type and its value when unset."""
 
 _MODEL_KEYS = {
     "task",
@@ -186,7 +197,7 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     task = _get(body, "task", str, key)
     if task not in ("transcription", "synthesis"):
         raise RegistryError(f"{key}.task: must be 'transcription' or 'synthesis', not {task!r}")
-    device = _get(body, "device", str, key, defaults.get("device", "auto"))
+    device = _get(body, "device", str, key, defaults["device"])
     if device not in DEVICES:
         raise RegistryError(f"{key}.device: must be one of {', '.join(DEVICES)}, not {device!r}")
     compute_type = _get(body, "compute_type", str, key, "auto")
@@ -201,11 +212,11 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     if not all(isinstance(a, str) and a for a in aliases):
         raise RegistryError(f"{key}.aliases: must be a list of non-empty strings")
     # 0 means "pick for the device" and is settled when the model loads.
-    concurrency = _get(body, "concurrency", int, key, defaults.get("concurrency", 0))
+    concurrency = _get(body, "concurrency", int, key, defaults["concurrency"])
     limits = Limits(
         concurrency=concurrency,
-        max_queue=_get(body, "max_queue", int, key, defaults.get("max_queue", 16)),
-        timeout_s=float(_get(body, "timeout_s", (int, float), key, defaults.get("timeout_s", 300))),
+        max_queue=_get(body, "max_queue", int, key, defaults["max_queue"]),
+        timeout_s=float(_get(body, "timeout_s", (int, float), key, defaults["timeout_s"])),
     )
     if limits.concurrency < 0 or limits.max_queue < 0 or limits.timeout_s <= 0:
         raise RegistryError(f"{key}: concurrency and max_queue must be >= 0 and timeout_s > 0")
@@ -221,7 +232,7 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
         device=device,
         compute_type=compute_type,
         preload=_get(body, "preload", bool, key, False),
-        idle_unload_s=float(_get(body, "idle_unload_s", (int, float), key, defaults.get("idle_unload_s", 0))),
+        idle_unload_s=float(_get(body, "idle_unload_s", (int, float), key, defaults["idle_unload_s"])),
         limits=limits,
         beam_size=beam_size,
     )

@@ -35,12 +35,11 @@ class Synthesizer:
     """The part of a sentence's length that the length scale does not scale, relative to the rest."""
 
     @classmethod
-    def load(cls, path: Path, use_cuda: bool = False, threads: int = 0) -> Synthesizer:
+    def load(cls, path: Path, use_cuda: bool = False) -> Synthesizer:
         model = _find_onnx(path)
         config_path = Path(f"{model}.json")
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
         options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
         providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
         session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
         synthesizer = cls(voice=PiperVoice(config=config, session=session))

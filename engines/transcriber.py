@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -66,16 +66,6 @@ class TranscriptInfo:
     duration: float
 
 
-@dataclass(frozen=True)
-class Transcript:
-    info: TranscriptInfo
-    segments: tuple[Segment, ...] = field(default_factory=tuple)
-
-    @property
-    def text(self) -> str:
-        return full_text(self.segments)
-
-
 def full_text(segments: Sequence[Segment]) -> str:
     """Whisper starts each segment with its own space; the whole text is their concatenation."""
     return "".join(s.text for s in segments).strip()
@@ -87,18 +77,13 @@ class Transcriber:
     beam_size: int = 5
 
     @classmethod
-    def load(cls, path: Path, device: str, compute_type: str, cpu_threads: int = 0, beam_size: int = 5) -> Transcriber:
-        model = WhisperModel(
-            str(path), device=device, compute_type=compute_type, cpu_threads=cpu_threads, local_files_only=True
-        )
+    def load(cls, path: Path, device: str, compute_type: str, beam_size: int = 5) -> Transcriber:
+        model = WhisperModel(str(path), device=device, compute_type=compute_type, local_files_only=True)
         return cls(model=model, beam_size=beam_size)
 
     @property
     def multilingual(self) -> bool:
         return bool(self.model.model.is_multilingual)
-
-    def supports(self, language: str) -> bool:
-        return language in LANGUAGES and (self.multilingual or language == "en")
 
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
         """Start decoding; segments come lazily, so iterate them once, in the worker thread.
@@ -154,10 +139,6 @@ class Transcriber:
             condition_on_previous_text=True,
         )
         return (_shift(piece, start) for piece in pieces), info
-
-    def transcribe(self, audio: np.ndarray, options: TranscriptionOptions) -> Transcript:
-        info, segments = self.stream(audio, options)
-        return Transcript(info=info, segments=tuple(segments))
 
 
 def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:

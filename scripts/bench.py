@@ -25,7 +25,7 @@ import httpx
 
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.audio_encode import FORMATS, Encoder
-from engines.loader import ModelLoader
+from engines.loader import ModelFiles, ModelLoader
 from engines.registry import load_registry
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import Transcriber, TranscriptionOptions
@@ -263,7 +263,7 @@ def load_clip(name: str) -> Clip:
 def load_local() -> LocalEngines:
     settings = Settings.from_env()
     registry = load_registry(settings.models_path)
-    loader = ModelLoader(registry, settings.cache_dir)
+    loader = ModelLoader(registry, ModelFiles(settings.cache_dir))
     whisper_entry, tts_entry, mapping = registry.resolve(WHISPER), registry.resolve(TTS), registry.resolve_voice(VOICE)
     assert whisper_entry is not None and tts_entry is not None and mapping is not None, "models.toml lacks a model"
     voice_settings = VoiceSettings(
@@ -288,7 +288,8 @@ def transcribe_http(client: httpx.Client, clip: Clip, model: str = WHISPER) -> f
 
 def transcribe_local(engines: LocalEngines, clip: Clip) -> float:
     started = time.perf_counter()
-    engines.whisper.transcribe(decode(io.BytesIO(clip.data)), TranscriptionOptions())
+    _, segments = engines.whisper.stream(decode(io.BytesIO(clip.data)), TranscriptionOptions())
+    list(segments)
     return time.perf_counter() - started
 
 

@@ -25,14 +25,14 @@ def child(minutes: float, model: str, windows: bool) -> None:
         transcriber_module.WINDOW_SECONDS = float("inf")
 
     from engines.audio_decode import WHISPER_RATE, decode
-    from engines.loader import ModelLoader
+    from engines.loader import ModelFiles, ModelLoader
     from engines.registry import load_registry
     from engines.transcriber import TranscriptionOptions
     from server.config import Settings
 
     settings = Settings.from_env()
     registry = load_registry(settings.models_path)
-    transcriber = ModelLoader(registry, settings.cache_dir).transcriber(registry.models[model])
+    transcriber = ModelLoader(registry, ModelFiles(settings.cache_dir)).transcriber(registry.models[model])
     speech = np.concatenate([decode(AUDIO / name) for name in ENGLISH])
     pause = np.zeros(WHISPER_RATE, dtype=np.float32)
     unit = np.concatenate([speech, pause])

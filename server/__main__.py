@@ -1,14 +1,15 @@
-"""Command line: `python -m server [serve|verify|download NAME]`."""
+"""Command line: `python -m server [serve|check|verify|download NAME]`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 import sys
 
 from engines.registry import RegistryError, load_registry
 from engines.sources import ModelSourceError, download, materialize
-from server.config import Settings
+from server.config import ConfigError, Settings
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,24 +19,31 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    sub.add_parser(
+        "check",
+        help="validate the environment, models.toml, the model files and the cache, then say what would be served",
+    )
     sub.add_parser("verify", help="check every packaged model file against its pinned sha256")
     fetch = sub.add_parser("download", help="fetch a hub model or voice into the cache (needs internet)")
     fetch.add_argument("name", help="model slug, alias, or voice name")
     args = parser.parse_args(argv)
-    settings = Settings.from_env()
+    if args.command is None:
+        # `python -m server` alone serves, with the serve command's own defaults.
+        args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        settings = Settings.from_env()
+        if args.command == "check":
+            from server.check import check
+
+            return check(settings)
         if args.command == "verify":
             return _verify(settings)
         if args.command == "download":
             return _download(settings, args.name)
-        return _serve(
-            settings,
-            getattr(args, "host", "127.0.0.1"),
-            getattr(args, "port", 8000),
-            getattr(args, "log_level", "info"),
-        )
-    except (RegistryError, ModelSourceError) as exc:
+        return _serve(settings, args.host, args.port, args.log_level)
+    except (ConfigError, RegistryError, ModelSourceError) as exc:
+        # One line that names the variable or the file and key: no traceback for a configuration mistake.
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
@@ -44,9 +52,22 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.requestlog import configure_logging
 
+    configure_logging(settings.log_format, log_level)
     app = create_app(settings)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=5)
+    # The app logs one line per request itself (with its id), so uvicorn's access log is off, and
+    # uvicorn logs through the same handler instead of its own configuration.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        timeout_keep_alive=math.ceil(settings.keep_alive_s),
+    )
     return 0
 
 

@@ -10,6 +10,18 @@ from collections.abc import Callable
 from server.errors import overloaded
 
 
+def default_concurrency(task: str, device: str, cpu_count: int) -> int:
+    """Requests a model runs at once when `concurrency = 0` leaves it to the device.
+
+    One Whisper request already uses every CPU core, so more would only interleave them;
+    a GPU overlaps a few. Synthesis streams share a render gate sentence by sentence, so
+    many can be open at once.
+    """
+    if task == "transcription":
+        return 4 if device == "cuda" else 1
+    return 16 if device == "cuda" else max(8, 4 * cpu_count)
+
+
 class Admission:
     """At most `concurrency` requests run; `max_queue` more may wait; the rest get 429 at once."""
 
@@ -72,7 +84,7 @@ class Admission:
         waited = time.monotonic() - started
         if self.on_wait is not None:
             self.on_wait(self.name, waited)
-        return Ticket(self, asyncio.get_running_loop())
+        return Ticket(self, asyncio.get_running_loop(), waited)
 
     def _release(self) -> None:
         while self._waiting:
@@ -93,7 +105,9 @@ class Admission:
 class Ticket:
     """A held slot; `release` may be called from any thread, and only its first call counts."""
 
-    def __init__(self, admission: Admission, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, admission: Admission, loop: asyncio.AbstractEventLoop, waited: float = 0.0) -> None:
+        self.waited = waited
+        """Seconds spent in the queue before this slot was granted."""
         self._admission = admission
         self._loop = loop
         self._started = time.monotonic()

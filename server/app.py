@@ -11,19 +11,22 @@ from dataclasses import dataclass, field
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from engines.loader import ModelLoader
+from engines.loader import EngineFactory, ModelFiles, ModelLoader
 from engines.registry import load_registry
 from server import native, openai_api
 from server.auth import BearerAuth
+from server.cancel import ClientGone
 from server.config import Settings
-from server.core import ClientGone, Core
+from server.core import Core
 from server.errors import ApiError
 from server.metrics import Metrics, RequestMetrics
-from server.surfaces import on_api_error, on_client_gone, on_http_error, on_unexpected
+from server.requestlog import RequestLog
+from server.surfaces import on_api_error, on_client_gone, on_http_error
 from server.threads import run_blocking
 
 log = logging.getLogger(__name__)
@@ -35,15 +38,18 @@ class Readiness:
     errors: list[str] = field(default_factory=list)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, engines: EngineFactory | None = None) -> Starlette:
+    """The server on `settings`; `engines` makes the model engines (the real ones from the model
+    files by default; tests pass small fakes to run the whole HTTP contract without models)."""
     settings = settings or Settings.from_env()
+    engines = engines or ModelFiles(settings.cache_dir, settings.allow_download)
     # A broken models.toml stops the server here, before it listens, naming the key.
     registry = load_registry(settings.models_path)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        loader = ModelLoader(registry, settings.cache_dir, settings.allow_download)
+        loader = ModelLoader(registry, engines)
         app.state.core = Core(settings, registry, loader, metrics)
         app.state.readiness = Readiness(preloaded=not settings.preload)
         idle_limits = [e.idle_unload_s for e in registry.models.values() if e.idle_unload_s > 0]
@@ -64,15 +70,32 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *native.routes,
             *openai_api.routes,
         ],
-        middleware=[Middleware(RequestMetrics, metrics=metrics), Middleware(BearerAuth, keys=settings.api_keys)],
-        exception_handlers={
-            ApiError: on_api_error,
-            ClientGone: on_client_gone,
-            HTTPException: on_http_error,
-            Exception: on_unexpected,
-        },
+        middleware=[
+            Middleware(RequestLog),
+            # Outside the key check: a browser's preflight carries no key.
+            *_cors(settings.cors_origins),
+            Middleware(RequestMetrics, metrics=metrics),
+            Middleware(BearerAuth, keys=settings.api_keys),
+        ],
+        exception_handlers={ApiError: on_api_error, ClientGone: on_client_gone, HTTPException: on_http_error},
         lifespan=lifespan,
     )
+
+
+def _cors(origins: tuple[str, ...]) -> list[Middleware]:
+    """Off unless origins are configured (`AUDIO_CORS_ORIGINS`)."""
+    if not origins:
+        return []
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-Id"],
+            expose_headers=["Retry-After", "Content-Type", "X-Request-Id"],
+            max_age=600,
+        )
+    ]
 
 
 async def _preload(core: Core, readiness: Readiness) -> None:

@@ -1,13 +1,20 @@
-"""Server settings, read once from the environment (or given directly by tests)."""
+"""Server settings, read once from the environment (or given directly by tests), each checked by name."""
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """An environment variable holds something the server cannot use; the message names it."""
 
 
 @dataclass(frozen=True)
@@ -23,28 +30,72 @@ class Settings:
     """Fetch hub models missing from the cache when first loaded (needs internet)."""
     vad_default: bool = False
     preload: bool = True
+    cors_origins: tuple[str, ...] = ()
+    """Origins whose pages may call the server from a browser; `*` for any. Empty: CORS is off."""
+    log_format: str = "text"
+    """'text' or 'json': one line per request either way."""
+    keep_alive_s: float = 5.0
+    """How long an idle keep-alive connection stays open."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read the AUDIO_* variables; a bad value raises ConfigError naming the variable."""
         env = os.environ if env is None else env
-        defaults = cls()
+        d = cls()
+        read = _Reader(env)
         keys = {k.strip() for k in env.get("AUDIO_API_KEYS", "").split(",") if k.strip()}
         keys_file = env.get("AUDIO_API_KEYS_FILE")
         if keys_file:
-            lines = Path(keys_file).read_text(encoding="utf-8").splitlines()
+            try:
+                lines = Path(keys_file).read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise ConfigError(f"AUDIO_API_KEYS_FILE: cannot read {keys_file}: {exc.strerror}") from None
             keys |= {line.strip() for line in lines if line.strip() and not line.startswith("#")}
+        log_format = env.get("AUDIO_LOG_FORMAT", d.log_format).strip().lower()
+        if log_format not in ("text", "json"):
+            raise ConfigError(f"AUDIO_LOG_FORMAT: expected 'text' or 'json', got {log_format[:40]!r}")
         return cls(
-            models_path=Path(env.get("AUDIO_MODELS", defaults.models_path)),
-            cache_dir=Path(env.get("AUDIO_CACHE_DIR", defaults.cache_dir)),
+            models_path=Path(env.get("AUDIO_MODELS", d.models_path)),
+            cache_dir=Path(env.get("AUDIO_CACHE_DIR", d.cache_dir)),
             api_keys=frozenset(keys),
-            max_upload_bytes=int(float(env.get("AUDIO_MAX_UPLOAD_MB", 25)) * 1024 * 1024),
-            max_input_chars=int(env.get("AUDIO_MAX_INPUT_CHARS", defaults.max_input_chars)),
-            max_audio_seconds=float(env.get("AUDIO_MAX_AUDIO_SECONDS", defaults.max_audio_seconds)),
-            allow_download=_flag(env.get("AUDIO_ALLOW_DOWNLOAD")),
-            vad_default=_flag(env.get("AUDIO_VAD_DEFAULT")),
-            preload=not _flag(env.get("AUDIO_NO_PRELOAD")),
+            max_upload_bytes=int(read.number("AUDIO_MAX_UPLOAD_MB", 25, minimum=0.001) * 1024 * 1024),
+            max_input_chars=read.integer("AUDIO_MAX_INPUT_CHARS", d.max_input_chars, minimum=1),
+            max_audio_seconds=read.number("AUDIO_MAX_AUDIO_SECONDS", d.max_audio_seconds, minimum=1),
+            allow_download=read.flag("AUDIO_ALLOW_DOWNLOAD"),
+            vad_default=read.flag("AUDIO_VAD_DEFAULT"),
+            preload=not read.flag("AUDIO_NO_PRELOAD"),
+            cors_origins=tuple(o.strip() for o in env.get("AUDIO_CORS_ORIGINS", "").split(",") if o.strip()),
+            log_format=log_format,
+            keep_alive_s=read.number("AUDIO_KEEP_ALIVE_S", d.keep_alive_s, minimum=0.1),
         )
 
 
-def _flag(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+@dataclass(frozen=True)
+class _Reader:
+    env: Mapping[str, str]
+
+    def number(self, name: str, default: float, minimum: float) -> float:
+        return self._parse(name, default, float, "a number", minimum)
+
+    def integer(self, name: str, default: int, minimum: int) -> int:
+        return self._parse(name, default, int, "a whole number", minimum)
+
+    def flag(self, name: str) -> bool:
+        value = self.env.get(name, "").strip().lower()
+        if value in ("", "0", "false", "no", "off"):
+            return False
+        if value in ("1", "true", "yes", "on"):
+            return True
+        raise ConfigError(f"{name}: expected 1/true/yes/on or 0/false/no/off, got {value[:40]!r}")
+
+    def _parse(self, name: str, default: T, kind: Callable[[str], T], what: str, minimum: float) -> T:
+        raw = self.env.get(name)
+        if raw is None or not raw.strip():
+            return default
+        try:
+            value = kind(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{name}: expected {what}, got {raw[:40]!r}") from None
+        if not math.isfinite(float(value)) or float(value) < minimum:  # type: ignore[arg-type]
+            raise ConfigError(f"{name}: must be a finite number of at least {minimum:g}, got {raw[:40]!r}")
+        return value

@@ -1,4 +1,4 @@
-"""The one core both API surfaces call: validate, admit, run the engine off the loop."""
+"""The one core every surface calls: resolve the model, validate, admit, run the engine off the loop."""
 
 from __future__ import annotations
 
@@ -6,76 +6,30 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from typing import BinaryIO, TypeVar
 
 import anyio
 import numpy as np
 
-from engines.audio_decode import AudioTooLong, UndecodableAudio, decode
-from engines.audio_encode import FORMATS, AudioFormat, Encoder
+from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
+from engines.audio_encode import FORMATS
 from engines.loader import ModelLoader, place
 from engines.registry import ModelEntry, Registry
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
-from server.admission import Admission, Ticket
+from server import requestlog
+from server.admission import Admission, Ticket, default_concurrency
+from server.cancel import Cancellation
 from server.config import Settings
-from server.errors import ApiError, bad_request, invalid
+from server.errors import ApiError, bad_request, invalid, model_not_found, quoted
 from server.gate import PriorityGate
+from server.jobs import Speech, SpeechRequest, TranscribeRequest, TranscriptStream
 from server.metrics import Metrics
+from server.speech import SpeechJob
 from server.threads import iterate_in_thread, run_blocking
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 T = TypeVar("T")
-
-
-class ClientGone(Exception):
-    """The client disconnected; whatever was left of its work was not done."""
-
-
-@dataclass
-class Cancellation:
-    """Checked by worker threads between steps: the client left, or the deadline passed."""
-
-    deadline: float
-    event: threading.Event = field(default_factory=threading.Event)
-
-    def check(self) -> None:
-        if self.event.is_set():
-            raise ClientGone
-        if time.monotonic() > self.deadline:
-            raise ApiError(503, "timeout", "The request ran past the server's time limit", headers={"Retry-After": "5"})
-
-
-@dataclass(frozen=True)
-class TranscribeRequest:
-    model: str
-    file: BinaryIO
-    options: TranscriptionOptions
-
-
-@dataclass(frozen=True)
-class SpeechRequest:
-    model: str
-    input: str
-    voice: str
-    response_format: str = "mp3"
-    speed: float = 1.0
-    stream_format: str = "audio"
-    """'audio' sends the encoded bytes; 'sse' wraps them in speech.audio.delta events."""
-
-
-@dataclass(frozen=True)
-class Speech:
-    format: AudioFormat
-    chunks: AsyncIterator[bytes]
-
-
-@dataclass(frozen=True)
-class TranscriptStream:
-    info: TranscriptInfo
-    segments: AsyncIterator[Segment]
 
 
 class Core:
@@ -88,10 +42,7 @@ class Core:
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()
         }
-        for admission in self.admissions.values():
-            admission.on_wait = metrics.waited
-        loader.on_load = metrics.model_loaded
-        metrics.watch_admissions(self.admissions.values())
+        metrics.watch(self.admissions.values(), loader)
         # One gate per device: every voice on the CPU shares the same cores.
         self._render_gates = {"cpu": PriorityGate(1), "cuda": PriorityGate(4)}
         # Streams hold a thread for their whole life; they get their own pool so that
@@ -103,9 +54,14 @@ class Core:
     def model(self, slug: str, task: str) -> ModelEntry:
         entry = self.registry.resolve(slug)
         if entry is None:
-            raise ApiError(404, "model_not_found", f"The model '{slug}' does not exist", "model")
+            raise model_not_found(slug)
         if entry.task != task:
-            raise bad_request("unsupported_model", f"'{slug}' is a {entry.task} model, not a {task} model", "model")
+            raise bad_request(
+                "unsupported_model", f"{quoted(slug)} is a {entry.task} model, not a {task} model", "model"
+            )
+        record = requestlog.current()
+        if record is not None:
+            record.model = entry.slug
         return entry
 
     async def load_transcriber(self, entry: ModelEntry) -> Transcriber:
@@ -120,21 +76,19 @@ class Core:
         except Exception as exc:  # onnxruntime's load errors derive from Exception alone
             raise ApiError(503, "model_unavailable", f"{entry.slug} could not be loaded: {exc}", "model") from exc
 
-    def cancellation(self, slug: str) -> Cancellation:
-        entry = self.registry.resolve(slug)
-        timeout = entry.limits.timeout_s if entry else 300.0
-        return Cancellation(deadline=time.monotonic() + timeout)
-
     async def _admit(self, entry: ModelEntry, cancel: Cancellation) -> Ticket:
         """A slot, waited for no longer than the request's deadline allows."""
         cancel.check()
-        ticket = await self.admissions[entry.slug].acquire(timeout_s=cancel.deadline - time.monotonic())
+        ticket = await self.admissions[entry.slug].acquire(timeout_s=cancel.remaining)
         try:
             # The client left while queued (its work never starts), or the time ran out.
             cancel.check()
         except BaseException:
             ticket.release()
             raise
+        record = requestlog.current()
+        if record is not None:
+            record.queue_wait_s = round(ticket.waited, 4)
         return ticket
 
     # ------------------------------------------------------------ transcription
@@ -151,12 +105,19 @@ class Core:
         Segments then come from one worker thread that checks `cancel` between them, so a
         client that hangs up (or a request past its deadline) stops at the next segment.
         """
-        entry, transcriber, options = await self._prepare_transcription(request)
+        entry = self.model(request.model, "transcription")
+        cancel.limit(entry.limits.timeout_s)
+        transcriber = await self._transcriber_for(entry, request.options)
         ticket = await self._admit(entry, cancel)
         started = time.perf_counter()
+        options = request.options
+
+        record = requestlog.current()
 
         def start() -> tuple[TranscriptInfo, Iterator[Segment]]:
             audio = self._decode(request.file)
+            if record is not None:
+                record.audio_seconds = round(len(audio) / WHISPER_RATE, 3)
             cancel.check()
             with self.loader.in_use(transcriber):
                 return transcriber.stream(audio, options)
@@ -170,30 +131,29 @@ class Core:
         def items(stop: threading.Event) -> Iterator[Segment]:
             with self.loader.in_use(transcriber):
                 for segment in segments:
+                    if stop.is_set():
+                        return
                     cancel.check()
                     yield segment
             self.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
 
         return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release, self._stream_threads))
 
-    async def _prepare_transcription(
-        self, request: TranscribeRequest
-    ) -> tuple[ModelEntry, Transcriber, TranscriptionOptions]:
-        entry = self.model(request.model, "transcription")
-        options = request.options
-        if options.language is not None and options.language not in LANGUAGES:
-            raise invalid("language", f"'{options.language}' is not an ISO-639-1 language code Whisper knows")
+    async def _transcriber_for(self, entry: ModelEntry, options: TranscriptionOptions) -> Transcriber:
+        language = options.language
+        if language is not None and language not in LANGUAGES:
+            raise invalid("language", f"{quoted(language)} is not an ISO-639-1 language code Whisper knows")
         transcriber = await self.load_transcriber(entry)
-        if options.language is not None and not transcriber.supports(options.language):
+        if language not in (None, "en") and not transcriber.multilingual:
             raise bad_request(
                 "unsupported_language",
-                f"'{entry.slug}' is English-only and cannot transcribe '{options.language}'; "
+                f"'{entry.slug}' is English-only and cannot transcribe {quoted(language)}; "
                 "use a multilingual model such as whisper-1",
                 "language",
             )
         if options.task == "translate" and not transcriber.multilingual:
             raise bad_request("unsupported_model", f"'{entry.slug}' is English-only and cannot translate", "model")
-        return entry, transcriber, options
+        return transcriber
 
     def _decode(self, file: BinaryIO) -> np.ndarray:
         file.seek(0)
@@ -226,17 +186,20 @@ class Core:
         if not MIN_SPEED <= request.speed <= MAX_SPEED:
             raise bad_request("speed_out_of_range", f"'speed' must be between {MIN_SPEED} and {MAX_SPEED}", "speed")
         entry = self.model(request.model, "synthesis")
+        cancel.limit(entry.limits.timeout_s)
         mapping = self.registry.resolve_voice(request.voice)
         if mapping is None:
             names = ", ".join([*self.registry.voice_map, *self.registry.voices])
-            raise bad_request("voice_not_found", f"Unknown voice '{request.voice}'; choose one of {names}", "voice")
+            raise bad_request(
+                "voice_not_found", f"Unknown voice {quoted(request.voice)}; choose one of {names}", "voice"
+            )
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
-            raise bad_request("voice_not_found", f"voice '{request.voice}' names a missing speaker", "voice")
+            raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
         sentences = await run_blocking(lambda: synthesizer.sentences(text))
         if not sentences:
             raise bad_request("empty_input", "'input' has nothing to speak (only punctuation or symbols)", "input")
-        job = _SpeechJob(
+        job = SpeechJob(
             synthesizer=synthesizer,
             sentences=sentences,
             settings=VoiceSettings(
@@ -258,52 +221,29 @@ class Core:
             self.metrics.processed(entry.slug, "synthesis", job.audio_seconds, time.perf_counter() - requested)
 
         chunks = iterate_in_thread(job.run, finished, self._stream_threads)
-        return Speech(format=audio_format, chunks=self._time_first_byte(chunks, entry.slug, requested))
+        return Speech(format=audio_format, chunks=self._observed(chunks, job, entry.slug, requested))
 
-    async def _time_first_byte(self, chunks: AsyncIterator[bytes], slug: str, started: float) -> AsyncIterator[bytes]:
+    async def _observed(
+        self, chunks: AsyncIterator[bytes], job: SpeechJob, slug: str, started: float
+    ) -> AsyncIterator[bytes]:
+        """Times the first byte, and tells the request's log line how much audio was sent."""
+        record = requestlog.current()
         first = True
-        async for chunk in chunks:
-            if first:
-                self.metrics.first_byte.labels(model=slug).observe(time.perf_counter() - started)
-                first = False
-            yield chunk
-
-    # ------------------------------------------------------------ helpers
+        try:
+            async for chunk in chunks:
+                if first:
+                    self.metrics.first_byte.labels(model=slug).observe(time.perf_counter() - started)
+                    first = False
+                yield chunk
+        finally:
+            if record is not None:
+                record.audio_seconds = round(job.audio_seconds, 3)
 
     def _concurrency(self, entry: ModelEntry) -> int:
         if entry.limits.concurrency:
             return entry.limits.concurrency
         if entry.task == "transcription":
-            return 4 if place(entry, self.loader.has_cuda).device == "cuda" else 1
-        on_gpu = self.loader.synthesis_device(entry) == "cuda"
-        # Synthesis streams share the render gate sentence by sentence, so many can be open.
-        return 16 if on_gpu else max(8, 4 * (os.cpu_count() or 1))
-
-
-@dataclass
-class _SpeechJob:
-    synthesizer: Synthesizer
-    sentences: list[list[str]]
-    settings: VoiceSettings
-    speed: float
-    format_name: str
-    gate: PriorityGate
-    cancel: Cancellation
-    in_use: Callable[[object], AbstractContextManager[None]]
-    audio_seconds: float = 0.0
-
-    def run(self, stop: threading.Event) -> Iterator[bytes]:
-        encoder = Encoder(self.format_name, self.synthesizer.sample_rate)
-        for index, sentence in enumerate(self.sentences):
-            if stop.is_set():
-                return
-            self.cancel.check()
-            with self.in_use(self.synthesizer), self.gate.hold(priority=index):
-                audio = self.synthesizer.render(sentence, self.settings, self.speed)
-            self.audio_seconds += len(audio) / self.synthesizer.sample_rate
-            data = encoder.push(audio)
-            if data:
-                yield data
-        tail = encoder.finish()
-        if tail:
-            yield tail
+            device = place(entry, self.loader.has_cuda).device
+        else:
+            device = self.loader.synthesis_device(entry)
+        return default_concurrency(entry.task, device, os.cpu_count() or 1)

@@ -31,6 +31,16 @@ def invalid(param: str, message: str) -> ApiError:
     return ApiError(400, "invalid_value", message, param)
 
 
+def quoted(value: str, limit: int = 100) -> str:
+    """A client's value for an error message: quoted, and cut short so that a message never echoes
+    a huge input back."""
+    return repr(value if len(value) <= limit else value[:limit] + "...")
+
+
+def model_not_found(slug: str) -> ApiError:
+    return ApiError(404, "model_not_found", f"The model {quoted(slug)} does not exist", "model")
+
+
 def overloaded(code: str, message: str, status: int, retry_after: float) -> ApiError:
     return ApiError(status, code, message, headers={"Retry-After": str(max(1, round(retry_after)))})
 

@@ -20,6 +20,12 @@ class PriorityGate:
         self._arrivals = itertools.count()
         self._changed = threading.Condition()
 
+    @property
+    def waiting(self) -> int:
+        """Holders queued for a slot."""
+        with self._changed:
+            return len(self._waiting)
+
     @contextmanager
     def hold(self, priority: int) -> Iterator[None]:
         with self._changed:

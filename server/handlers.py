@@ -10,7 +10,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from engines.transcriber import Segment, TranscriptInfo
-from server.core import Cancellation, Core
+from server.cancel import Cancellation
+from server.core import Core
 from server.parsing import read_form, read_json, speech_request, transcription_request
 from server.render import TranscriptView
 from server.streaming import speech_events, speech_response, sse_response, transcript_events
@@ -42,7 +43,7 @@ async def transcription(request: Request, default_format: str, task: str, render
     form = await read_form(request, core.settings.max_upload_bytes)
     try:
         parsed, view, stream = transcription_request(form, default_format, task, core.settings.vad_default)
-        cancel = core.cancellation(parsed.model)
+        cancel = Cancellation()
         async with watching_disconnect(request, cancel):
             if stream:
                 return sse_response(transcript_events(await core.transcribe_stream(parsed, cancel)))
@@ -56,9 +57,9 @@ async def transcription(request: Request, default_format: str, task: str, render
 async def speech(request: Request) -> Response:
     core: Core = request.app.state.core
     parsed = speech_request(await read_json(request))
-    cancel = core.cancellation(parsed.model)
+    cancel = Cancellation()
     async with watching_disconnect(request, cancel):
         result = await core.synthesize(parsed, cancel)
     if parsed.stream_format == "sse":
-        return sse_response(speech_events(result, len(parsed.input)))
+        return sse_response(speech_events(result))
     return speech_response(result)

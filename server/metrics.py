@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from engines.loader import ModelLoader
 from server.admission import Admission
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
@@ -60,13 +61,18 @@ class Metrics:
         )
         self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
 
-    def watch_admissions(self, admissions: Iterable[Admission]) -> None:
-        self.registry.register(_AdmissionCollector(list(admissions)))
+    def watch(self, admissions: Iterable[Admission], loader: ModelLoader) -> None:
+        """Queue depth and waits from the admission queues, load times from the loader."""
+        admissions = list(admissions)
+        self.registry.register(_AdmissionCollector(admissions))
+        for admission in admissions:
+            admission.on_wait = self._waited
+        loader.on_load = self._model_loaded
 
-    def model_loaded(self, key: str, seconds: float) -> None:
+    def _model_loaded(self, key: str, seconds: float) -> None:
         self.model_load.labels(model=key).set(seconds)
 
-    def waited(self, model: str, seconds: float) -> None:
+    def _waited(self, model: str, seconds: float) -> None:
         self.queue_wait.labels(model=model).observe(seconds)
 
     def processed(self, model: str, task: str, audio_seconds: float, elapsed: float) -> None:

@@ -11,9 +11,9 @@ from starlette.routing import Route
 from engines.registry import ModelEntry
 from server import handlers, render
 from server.core import Core
-from server.errors import ApiError
+from server.errors import model_not_found
+from server.surfaces import OPENAI_PREFIX as PREFIX
 
-PREFIX = "/oai/v1"
 CREATED = 1_700_000_000  # models have no meaningful creation time here; a fixed one keeps lists stable
 
 
@@ -40,7 +40,7 @@ async def retrieve_model(request: Request) -> JSONResponse:
     slug = request.path_params["model"]
     entry = core.registry.resolve(slug)
     if entry is None:
-        raise ApiError(404, "model_not_found", f"The model '{slug}' does not exist", "model")
+        raise model_not_found(slug)
     return JSONResponse(_model(slug, entry))
 
 

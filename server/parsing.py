@@ -12,8 +12,9 @@ from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
 from engines.transcriber import TranscriptionOptions
-from server.core import ClientGone, SpeechRequest, TranscribeRequest
+from server.cancel import ClientGone
 from server.errors import ApiError, bad_request, invalid, missing
+from server.jobs import SpeechRequest, TranscribeRequest
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 
 # Room for the form's other fields and boundaries on top of the file itself.

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
-from server.core import Speech, TranscriptStream
 from server.errors import ApiError
+from server.jobs import Speech, TranscriptStream
 from server.render import usage
 
 log = logging.getLogger(__name__)
@@ -42,20 +42,18 @@ async def transcript_events(stream: TranscriptStream) -> AsyncIterator[bytes]:
     yield event({"type": "transcript.text.done", "text": "".join(parts).strip(), "usage": usage(stream.info)})
 
 
-async def speech_events(speech: Speech, input_chars: int) -> AsyncIterator[bytes]:
-    """`speech.audio.delta` with base64 audio per encoded chunk, then `speech.audio.done`."""
+async def speech_events(speech: Speech) -> AsyncIterator[bytes]:
+    """`speech.audio.delta` with base64 audio per encoded chunk, then `speech.audio.done`.
+
+    The hosted API's `done` event also counts tokens; Piper has no tokens, so no usage is sent
+    rather than numbers that would mean something else."""
     try:
         async for chunk in speech.chunks:
             yield event({"type": "speech.audio.delta", "audio": base64.b64encode(chunk).decode("ascii")})
     except ApiError as error:
         yield event({"type": "error", "error": {"code": error.code, "message": error.message}})
         return
-    yield event(
-        {
-            "type": "speech.audio.done",
-            "usage": {"input_tokens": input_chars, "output_tokens": 0, "total_tokens": input_chars},
-        }
-    )
+    yield event({"type": "speech.audio.done"})
 
 
 def speech_response(speech: Speech) -> StreamingResponse:

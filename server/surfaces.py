@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import logging
-
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.errors import ApiError, native_response, openai_response
 
-OPENAI_PREFIX = "/oai/"
-log = logging.getLogger(__name__)
+OPENAI_PREFIX = "/oai/v1"
 
 
 def error_response(path: str, error: ApiError) -> JSONResponse:
-    return openai_response(error) if path.startswith(OPENAI_PREFIX) else native_response(error)
+    on_openai = path == OPENAI_PREFIX or path.startswith(OPENAI_PREFIX + "/")
+    return openai_response(error) if on_openai else native_response(error)
 
 
 async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
@@ -34,10 +32,4 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     error = ApiError(
         exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail), headers=dict(exc.headers or {})
     )
-    return error_response(request.url.path, error)
-
-
-async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
-    error = ApiError(500, "internal_error", "The server failed to handle this request; see its log")
     return error_response(request.url.path, error)

@@ -1,19 +1,26 @@
-"""Shared fixtures: real servers on loopback running the embedded models, and the dev audio clips."""
+"""Shared fixtures: servers on loopback (real models, or fake engines for the fast layer), the test clips,
+and registries written from the shipped one."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import tomllib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import tomli_w
+from fakes import FakeEngines, FastServer, free_port, start_fast_server
+
+from server.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_DIR = ROOT / "tests" / "data"
@@ -48,14 +55,8 @@ class RunningServer:
         return self.log.read_text(errors="replace")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_server(tmp: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> RunningServer:
-    port = _free_port()
+    port = free_port()
     log = tmp / f"server-{port}.log"
     full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
     with open(log, "wb") as out:
@@ -112,3 +113,68 @@ def client(base_url: str) -> Iterator[httpx.Client]:
 
 def clip_path(name: str) -> Path:
     return AUDIO_DIR / name
+
+
+def metric(client: httpx.Client, name: str, **labels: str) -> float:
+    """The sum of a metric's samples whose labels include `labels`."""
+    total = 0.0
+    for line in client.get("/metrics").text.splitlines():
+        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
+        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+            total += float(match.group(2))
+    return total
+
+
+def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
+    events = []
+    for block in response.text.split("\n\n"):
+        data = [line[6:] for line in block.splitlines() if line.startswith("data: ")]
+        if data:
+            events.append(json.loads("\n".join(data)))
+    return events
+
+
+def write_registry(folder: Path, change: Callable[[dict[str, Any]], None]) -> Path:
+    """The shipped models.toml, changed as a parsed document (never as text) and written to `folder`."""
+    document = tomllib.loads((ROOT / "models.toml").read_text(encoding="utf-8"))
+    change(document)
+    path = folder / "models.toml"
+    path.write_text(tomli_w.dumps(document), encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ the fast layer: fake engines
+
+
+def fast_settings(tmp: Path, **changes: Any) -> Settings:
+    return Settings(cache_dir=tmp / "cache", **changes)
+
+
+@pytest.fixture(scope="session")
+def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastServer]:
+    """The app with default settings on fake engines; tests that close its gate open it again."""
+    running = start_fast_server(fast_settings(tmp_path_factory.mktemp("fast")))
+    yield running
+    running.stop()
+
+
+@pytest.fixture()
+def fast_client(fast: FastServer) -> Iterator[httpx.Client]:
+    fast.engines.gate.open()
+    with httpx.Client(base_url=fast.url, timeout=30) as c:
+        yield c
+    fast.engines.gate.open()
+
+
+@pytest.fixture()
+def fast_server_with(tmp_path: Path) -> Iterator[Callable[..., FastServer]]:
+    """Start a fast server with changed settings (and engines); stopped after the test."""
+    started: list[FastServer] = []
+
+    def start(engines: FakeEngines | None = None, **changes: Any) -> FastServer:
+        started.append(start_fast_server(fast_settings(tmp_path, **changes), engines))
+        return started[-1]
+
+    yield start
+    for running in started:
+        running.stop()

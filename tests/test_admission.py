@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -69,10 +70,11 @@ def test_a_cancelled_waiter_leaves_the_queue() -> None:
 def test_gate_serves_first_sentences_first() -> None:
     gate = PriorityGate(1)
     order: list[str] = []
-    release = threading.Event()
+    holding, release = threading.Event(), threading.Event()
 
     def blocker() -> None:
         with gate.hold(0):
+            holding.set()
             release.wait()
 
     def worker(name: str, priority: int) -> None:
@@ -81,12 +83,19 @@ def test_gate_serves_first_sentences_first() -> None:
 
     threads = [threading.Thread(target=blocker)]
     threads[0].start()
-    time.sleep(0.05)
-    for name, priority in (("late-3", 3), ("b-0", 0), ("c-1", 1), ("d-0", 0)):
+    assert holding.wait(5)
+    for queued, (name, priority) in enumerate((("late-3", 3), ("b-0", 0), ("c-1", 1), ("d-0", 0)), start=1):
         threads.append(threading.Thread(target=worker, args=(name, priority)))
         threads[-1].start()
-        time.sleep(0.02)
+        wait_for(lambda n=queued: gate.waiting == n)  # type: ignore[misc]
     release.set()
     for t in threads:
         t.join()
     assert order == ["b-0", "d-0", "c-1", "late-3"]
+
+
+def wait_for(condition: Callable[[], bool], within: float = 5) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline
+        time.sleep(0.001)

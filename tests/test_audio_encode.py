@@ -9,9 +9,14 @@ import pytest
 import soundfile as sf
 from audio_tools import read_audio
 
-from engines.audio_encode import FORMATS, OUTPUT_RATE, Encoder, encode_all
+from engines.audio_encode import FORMATS, OUTPUT_RATE, Encoder
 
 PIPER_RATE = 22050
+
+
+def encode_all(format_name: str, audio: np.ndarray, input_rate: int) -> bytes:
+    encoder = Encoder(format_name, input_rate)
+    return encoder.push(audio) + encoder.finish()
 
 
 def tone(seconds: float, rate: int = PIPER_RATE) -> np.ndarray:

@@ -6,9 +6,11 @@ import threading
 import time
 from dataclasses import replace
 
+from fakes import FakeEngines
+
 from engines.loader import ModelLoader, place
 from engines.registry import load_registry
-from server.config import PROJECT_ROOT, Settings
+from server.config import PROJECT_ROOT
 
 REGISTRY = load_registry(PROJECT_ROOT / "models.toml")
 WHISPER = REGISTRY.models["openai/whisper-1"]
@@ -27,21 +29,27 @@ def test_overrides_win() -> None:
 
 
 def test_concurrent_first_use_loads_once() -> None:
-    loader = ModelLoader(REGISTRY, Settings.from_env().cache_dir, has_cuda=False)
+    engines = FakeEngines()
+    engines.gate.close()
+    loader = ModelLoader(REGISTRY, engines, has_cuda=False)
     entry = REGISTRY.models["local/whisper-tiny.en"]
     results = []
     threads = [threading.Thread(target=lambda: results.append(loader.transcriber(entry))) for _ in range(4)]
     for t in threads:
         t.start()
+    # One thread loads; the others must wait for it rather than load again.
+    engines.gate.wait_for_waiting(1)
+    engines.gate.open()
     for t in threads:
         t.join()
+    assert engines.loads == ["local/whisper-tiny.en"]
     assert len({id(r) for r in results}) == 1
     assert list(loader.loaded()) == ["model:local/whisper-tiny.en"]
 
 
 def test_a_model_in_use_is_not_unloaded() -> None:
     entry = replace(REGISTRY.models["local/whisper-tiny.en"], idle_unload_s=0.01)
-    loader = ModelLoader(REGISTRY, Settings.from_env().cache_dir, has_cuda=False)
+    loader = ModelLoader(REGISTRY, FakeEngines(), has_cuda=False)
     engine = loader.transcriber(entry)
     with loader.in_use(engine):
         assert loader.unload_idle(now=time.monotonic() + 60) == []

@@ -9,6 +9,8 @@ from audio_tools import read_audio
 from conftest import OPENAI_VOICES
 from wer import wer
 
+pytestmark = pytest.mark.models
+
 URL = "/v1/inference/audio/synthesize"
 SENTENCE = "Welcome to the audio server. Your request has been received."
 MEDIA_TYPES = {

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import openai
 import pytest
 from audio_tools import read_audio
-from conftest import CLIPS, RunningServer, clip_path, start_server, stop_server
+from conftest import CLIPS, clip_path
+from fakes import FastServer
 from wer import normalise, wer
+
+pytestmark = pytest.mark.models
 
 JFK = CLIPS["jfk_ask_not.flac"]["reference_text"]
 
@@ -30,7 +33,7 @@ def jfk_file() -> tuple[str, bytes, str]:
 
 def test_transcription_json(sdk: openai.OpenAI) -> None:
     result = sdk.audio.transcriptions.create(model="whisper-1", file=jfk_file())
-    assert wer(JFK, result.text) == 0
+    assert wer(JFK, result.text) <= 0.1
     assert result.usage is not None and result.usage.type == "duration"
     assert result.usage.seconds == pytest.approx(11.0, abs=0.1)
 
@@ -44,7 +47,7 @@ def test_transcription_plain_formats(sdk: openai.OpenAI, response_format: str) -
     )
     assert isinstance(result, str)
     if response_format == "text":
-        assert wer(JFK, result) == 0
+        assert wer(JFK, result) <= 0.1
     elif response_format == "srt":
         assert result.startswith("1\n00:00:00,")
     else:
@@ -60,7 +63,7 @@ def test_transcription_verbose_json(sdk: openai.OpenAI) -> None:
     assert segment.tokens and segment.seek == 0 and segment.end > segment.start
     assert isinstance(segment.avg_logprob, float) and isinstance(segment.no_speech_prob, float)
     assert result.words is None
-    assert wer(JFK, result.text) == 0
+    assert wer(JFK, result.text) <= 0.1
 
 
 @pytest.mark.parametrize(("granularities", "has_segments"), [(["word"], False), (["segment", "word"], True)])
@@ -81,7 +84,7 @@ def test_transcription_prompt_language_temperature(sdk: openai.OpenAI) -> None:
     result = sdk.audio.transcriptions.create(
         model="gpt-4o-mini-transcribe", file=jfk_file(), language="en", prompt="Inaugural address.", temperature=0.0
     )
-    assert wer(JFK, result.text) == 0
+    assert wer(JFK, result.text) <= 0.1
 
 
 def test_transcription_stream(sdk: openai.OpenAI) -> None:
@@ -171,7 +174,7 @@ def test_speech_with_streaming_response(sdk: openai.OpenAI) -> None:
     assert sum(len(c) for c in chunks) / 48000 > 3.0
 
 
-def test_async_client() -> None:
+def test_async_client(base_url: str) -> None:
     # A separate event loop per test keeps the async client self-contained.
     async def run(base_url: str) -> tuple[str, bytes]:
         async with openai.AsyncOpenAI(base_url=f"{base_url}/oai/v1", api_key="x", max_retries=0) as client:
@@ -181,17 +184,9 @@ def test_async_client() -> None:
             )
             return transcript.text, speech.content
 
-    text, audio = asyncio.run(run(_base_url_holder[0]))
-    assert wer(JFK, text) == 0
+    text, audio = asyncio.run(run(base_url))
+    assert wer(JFK, text) <= 0.1
     assert read_audio(audio).duration > 0.5
-
-
-_base_url_holder: list[str] = []
-
-
-@pytest.fixture(autouse=True)
-def _remember_base_url(base_url: str) -> None:
-    _base_url_holder[:] = [base_url]
 
 
 # ------------------------------------------------------------------ models and voices
@@ -263,16 +258,8 @@ def test_error_body_shape(base_url: str) -> None:
     assert json.dumps(response.json()).count("Traceback") == 0
 
 
-@pytest.fixture(scope="module")
-def keyed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(
-        tmp_path_factory.mktemp("keyed"), env={"AUDIO_API_KEYS": "sk-local-1", "AUDIO_NO_PRELOAD": "1"}
-    )
-    yield running
-    stop_server(running)
-
-
-def test_authentication_error(keyed_server: RunningServer) -> None:
+def test_authentication_error(fast_server_with: Callable[..., FastServer]) -> None:
+    keyed_server = fast_server_with(api_keys=frozenset({"sk-local-1"}))
     wrong = openai.OpenAI(base_url=f"{keyed_server.url}/oai/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
         wrong.models.list()

@@ -39,7 +39,7 @@ def _minimal() -> dict:
 
 
 def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
-    registry = parse_registry(_minimal(), base_dir=tmp_path, path=tmp_path / "models.toml")
+    registry = parse_registry(_minimal(), base_dir=tmp_path)
     source = registry.models["a/stt"].source
     assert source is not None and source.path == tmp_path / "model-dir"
 
@@ -72,7 +72,7 @@ def test_mistakes_name_the_key(mutate, key: str, tmp_path: Path) -> None:  # typ
     raw = _minimal()
     mutate(raw)
     with pytest.raises(RegistryError) as caught:
-        parse_registry(raw, base_dir=tmp_path, path=tmp_path / "models.toml")
+        parse_registry(raw, base_dir=tmp_path)
     assert str(caught.value).startswith(key), str(caught.value)
 
 

@@ -6,16 +6,18 @@ from collections.abc import Iterator
 
 import pytest
 
-from engines.loader import ModelLoader
+from engines.loader import ModelFiles, ModelLoader
 from engines.registry import load_registry
 from engines.synthesizer import QUICK_START_PHONEMES, Synthesizer, VoiceSettings
 from server.config import PROJECT_ROOT, Settings
+
+pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
 def joe() -> Iterator[Synthesizer]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
-    loader = ModelLoader(registry, Settings.from_env().cache_dir, has_cuda=False)
+    loader = ModelLoader(registry, ModelFiles(Settings.from_env().cache_dir), has_cuda=False)
     yield loader.synthesizer("en_US-joe-medium", registry.models["openai/tts-1"])
 
 

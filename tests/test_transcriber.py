@@ -11,43 +11,60 @@ from wer import wer
 
 from engines import transcriber as transcriber_module
 from engines.audio_decode import WHISPER_RATE, decode
-from engines.loader import ModelLoader
+from engines.loader import ModelFiles, ModelLoader
 from engines.registry import load_registry
-from engines.transcriber import Transcriber, TranscriptionOptions, _windows
+from engines.transcriber import Segment, Transcriber, TranscriptionOptions, _windows, full_text
 from server.config import PROJECT_ROOT, Settings
 
 GERMAN = "librivox_de_simplicissimus_title.mp3"
+
+pytestmark = pytest.mark.models
+
+
+def run(transcriber: Transcriber, audio: np.ndarray, options: TranscriptionOptions) -> tuple[str, list[Segment]]:
+    segments = list(transcriber.stream(audio, options)[1])
+    return full_text(segments), segments
 
 
 @pytest.fixture(scope="module")
 def base() -> Iterator[Transcriber]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
-    loader = ModelLoader(registry, Settings.from_env().cache_dir, has_cuda=False)
+    loader = ModelLoader(registry, ModelFiles(Settings.from_env().cache_dir), has_cuda=False)
     yield loader.transcriber(registry.models["openai/whisper-1"])
 
 
 @pytest.mark.parametrize("name", NO_SPEECH_CLIPS)
 def test_no_speech_gives_empty_text(base: Transcriber, name: str) -> None:
-    result = base.transcribe(decode(clip_path(name)), TranscriptionOptions())
-    assert result.text == ""
+    assert run(base, decode(clip_path(name)), TranscriptionOptions())[0] == ""
 
 
-def test_without_the_filter_whisper_invents_speech(base: Transcriber) -> None:
-    # Why the filter exists: the first 30 s of the music clip come back as "You" without it.
+def test_audio_without_speech_never_reaches_whisper(base: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
+    # What the project controls: when VAD hears no speech, Whisper (which would invent
+    # "Thank you." or "you" on music, depending on the CPU) is not run at all.
+    calls: list[int] = []
+    real = base.model.transcribe
+    monkeypatch.setattr(base.model, "transcribe", lambda audio, **kw: calls.append(len(audio)) or real(audio, **kw))
     music = decode(clip_path("music_tchaikovsky_sugar_plum_fairy.ogg"))[: 30 * WHISPER_RATE]
-    assert base.transcribe(music, TranscriptionOptions(drop_non_speech=False)).text != ""
-    assert base.transcribe(music, TranscriptionOptions()).text == ""
+    assert run(base, music, TranscriptionOptions()) == ("", [])
+    assert calls == []
+    run(base, music, TranscriptionOptions(drop_non_speech=False))
+    assert calls == [len(music)]
 
 
 def test_long_audio_is_decoded_in_windows(base: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
     audio = decode(clip_path(GERMAN))
     monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 25.0)
-    windowed = base.transcribe(audio, TranscriptionOptions(language="de"))
-    starts = [s.start for s in windowed.segments]
+    text, segments = run(base, audio, TranscriptionOptions(language="de"))
+    starts = [s.start for s in segments]
     assert starts == sorted(starts)
-    assert windowed.segments[-1].end > 60
-    assert [s.id for s in windowed.segments] == list(range(len(windowed.segments)))
-    assert wer(CLIPS[GERMAN]["reference_text"], windowed.text) <= 0.2
+    assert segments[-1].end > 60
+    assert [s.id for s in segments] == list(range(len(segments)))
+    # Windows must not cost accuracy: compare with one pass over the whole clip, on this CPU.
+    monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 300.0)
+    whole, _ = run(base, audio, TranscriptionOptions(language="de"))
+    reference = CLIPS[GERMAN]["reference_text"]
+    assert wer(reference, text) <= wer(reference, whole) + 0.05
+    assert wer(reference, text) <= 0.35  # a sanity bound, with room for other CPUs' kernels
 
 
 def test_windows_cut_at_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -64,7 +81,7 @@ def test_vad_filter_keeps_original_timestamps(base: Transcriber) -> None:
     speech = decode(clip_path("jfk_ask_not.flac"))
     padded = np.concatenate([np.zeros(8 * WHISPER_RATE, dtype=np.float32), speech])
     for vad in (False, True):
-        result = base.transcribe(padded, TranscriptionOptions(vad_filter=vad, word_timestamps=True))
-        assert wer(CLIPS["jfk_ask_not.flac"]["reference_text"], result.text) == 0
-        assert result.segments[0].start >= 7.5, vad
-        assert result.segments[0].words[0].start >= 7.5, vad
+        text, segments = run(base, padded, TranscriptionOptions(vad_filter=vad, word_timestamps=True))
+        assert wer(CLIPS["jfk_ask_not.flac"]["reference_text"], text) <= 0.1
+        assert segments[0].start >= 7.5, vad
+        assert segments[0].words[0].start >= 7.5, vad

@@ -1,0 +1,40 @@
+"""Deadlines and hang-ups: what worker threads check between steps of a request's work."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+from server.errors import ApiError
+
+
+class ClientGone(Exception):
+    """The client disconnected; whatever was left of its work was not done."""
+
+
+@dataclass
+class Cancellation:
+    """Set when the client leaves; past `deadline` the work stops with a 503.
+
+    The clock starts when the request arrives; the core sets the limit once it knows
+    which model the request is for (each model has its own `timeout_s`).
+    """
+
+    started: float = field(default_factory=time.monotonic)
+    deadline: float = math.inf
+    event: threading.Event = field(default_factory=threading.Event)
+
+    def limit(self, seconds: float) -> None:
+        self.deadline = min(self.deadline, self.started + seconds)
+
+    @property
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def check(self) -> None:
+        if self.event.is_set():
+            raise ClientGone
+        if time.monotonic() > self.deadline:
+            raise ApiError(503, "timeout", "The request ran past the server's time limit", headers={"Retry-After": "5"})

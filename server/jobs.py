@@ -1,0 +1,40 @@
+"""What the surfaces ask of the core, and what the core hands back to them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from engines.audio_encode import AudioFormat
+from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions
+
+
+@dataclass(frozen=True)
+class TranscribeRequest:
+    model: str
+    file: BinaryIO
+    options: TranscriptionOptions
+
+
+@dataclass(frozen=True)
+class SpeechRequest:
+    model: str
+    input: str
+    voice: str
+    response_format: str = "mp3"
+    speed: float = 1.0
+    stream_format: str = "audio"
+    """'audio' sends the encoded bytes; 'sse' wraps them in speech.audio.delta events."""
+
+
+@dataclass(frozen=True)
+class Speech:
+    format: AudioFormat
+    chunks: AsyncIterator[bytes]
+
+
+@dataclass(frozen=True)
+class TranscriptStream:
+    info: TranscriptInfo
+    segments: AsyncIterator[Segment]

@@ -1,0 +1,129 @@
+"""Request ids and one structured log line per request; the one place an unexpected error is logged."""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import logging
+import re
+import time
+import uuid
+from dataclasses import asdict, dataclass
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.errors import ApiError
+from server.surfaces import error_response
+
+log = logging.getLogger("server.access")
+errors_log = logging.getLogger("server.errors")
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+@dataclass
+class RequestRecord:
+    """What one request did, filled in by the core as it learns it, logged when the response ends."""
+
+    id: str
+    method: str
+    route: str
+    status: int = 0
+    model: str | None = None
+    audio_seconds: float | None = None
+    queue_wait_s: float | None = None
+    time_s: float = 0.0
+
+
+_current: contextvars.ContextVar[RequestRecord | None] = contextvars.ContextVar("request", default=None)
+
+
+def current() -> RequestRecord | None:
+    """The record of the request being served here (worker threads see it too), if any."""
+    return _current.get()
+
+
+class RequestLog:
+    """Gives every response an `X-Request-Id` (the client's own, when it sends a sane one), logs one line
+    per request, and answers an unexpected error with a 500 in the surface's envelope, logged once."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        record = RequestRecord(id=_request_id(scope), method=scope["method"], route=scope["path"])
+        token = _current.set(record)
+        started = time.perf_counter()
+        header = (b"x-request-id", record.id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                record.status = message["status"]
+                message["headers"] = [*message.get("headers", []), header]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Logged here once, with the request id; not re-raised, so the server does not log it again.
+            errors_log.exception("unhandled error in request %s on %s", record.id, scope["path"])
+            if record.status == 0:
+                error = ApiError(500, "internal_error", f"The server failed on this request (id {record.id})")
+                await error_response(scope["path"], error)(scope, receive, send_with_id)
+            else:
+                record.status = 500
+        finally:
+            record.time_s = round(time.perf_counter() - started, 4)
+            route = scope.get("route")
+            record.route = getattr(route, "path", record.route)
+            log.info("request", extra={"fields": asdict(record)})
+            _current.reset(token)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            text = value.decode("latin-1")
+            if _VALID_ID.fullmatch(text):
+                return text
+    return uuid.uuid4().hex
+
+
+class TextFormatter(logging.Formatter):
+    """`time level logger: message key=value ...`, with the request's fields on access lines."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = super().format(record)
+        fields = getattr(record, "fields", None)
+        if fields:
+            text += " " + " ".join(f"{k}={v}" for k, v in fields.items() if v is not None)
+        return text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, the request's fields, and any traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        body: dict[str, object] = {
+            "time": self.formatTime(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+            **getattr(record, "fields", {}),
+        }
+        if record.exc_info:
+            body["exception"] = self.formatException(record.exc_info)
+        return json.dumps(body, default=str)
+
+
+def configure_logging(log_format: str, level: str = "info") -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())

@@ -1,0 +1,207 @@
+"""Small fake engines and an in-thread server: the whole HTTP contract, fast, with no model packages.
+
+The fakes stand in for Whisper and Piper behind the loader's `EngineFactory` seam; decoding,
+encoding, parsing, admission and rendering stay real. A `Gate` lets a test hold the engines'
+work at a point it controls, so that ordering never depends on sleeping.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import uvicorn
+
+from engines.audio_decode import WHISPER_RATE
+from engines.loader import Placement
+from engines.registry import ModelEntry, VoiceEntry
+from engines.synthesizer import VoiceSettings
+from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions, Word
+from server.app import create_app
+from server.config import Settings
+
+
+class Gate:
+    """Work passes while the gate is open; when it is closed, workers wait at it, counted."""
+
+    def __init__(self) -> None:
+        self._open = True
+        self._allowed = 0
+        self._waiting = 0
+        self.passed = 0
+        self._changed = threading.Condition()
+
+    def close(self) -> None:
+        with self._changed:
+            self._open = False
+            self._allowed = 0
+
+    def open(self) -> None:
+        with self._changed:
+            self._open = True
+            self._changed.notify_all()
+
+    def allow(self, count: int = 1) -> None:
+        """Let `count` more steps through while the gate stays closed."""
+        with self._changed:
+            self._allowed += count
+            self._changed.notify_all()
+
+    def passing(self) -> None:
+        """Called by the fake engines before each step of their work."""
+        with self._changed:
+            self._waiting += 1
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._open or self._allowed > 0, timeout=60)
+            if not self._open and self._allowed > 0:
+                self._allowed -= 1
+            self._waiting -= 1
+            self.passed += 1
+            self._changed.notify_all()
+
+    def wait_for_waiting(self, count: int, timeout: float = 10) -> None:
+        """Block until `count` workers are held at the gate."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self._waiting >= count, timeout=timeout):
+                raise AssertionError(f"{self._waiting} workers at the gate, expected {count}")
+
+    def step_until(self, finished: Callable[[], bool], limit: int = 50) -> int:
+        """Let one step through at a time until `finished()`; each step waits for the worker to come
+        back to the gate or to finish, so the count shows how far work went. Returns the steps."""
+        for steps in range(limit):
+            if finished():
+                return steps
+            with self._changed:
+                self._allowed += 1
+                self._changed.notify_all()
+                self._changed.wait_for(lambda: (self._allowed == 0 and self._waiting > 0) or finished(), timeout=5)
+        raise AssertionError(f"work still going after {limit} steps")
+
+
+FAKE_WORDS = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+
+
+@dataclass
+class FakeTranscriber:
+    """One segment of two words per second of audio, and none for silence."""
+
+    multilingual: bool
+    gate: Gate
+
+    def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
+        duration = round(len(audio) / WHISPER_RATE, 3)
+        info = TranscriptInfo(language=options.language or "en", language_probability=0.99, duration=duration)
+        silent = float(np.max(np.abs(audio))) < 1e-4 if audio.size else True
+        count = 0 if silent else math.ceil(duration)
+
+        def segments() -> Iterator[Segment]:
+            for index in range(count):
+                self.gate.passing()
+                start, end = float(index), min(float(index + 1), duration)
+                first, second = FAKE_WORDS[(2 * index) % 8], FAKE_WORDS[(2 * index + 1) % 8]
+                middle = round((start + end) / 2, 3)
+                words = (
+                    Word(start=start, end=middle, word=f" {first}", probability=0.9),
+                    Word(start=middle, end=end, word=f" {second}", probability=0.9),
+                )
+                yield Segment(
+                    id=index,
+                    seek=int(start * 100),
+                    start=start,
+                    end=end,
+                    text=f" {first} {second}.",
+                    tokens=(1, 2, 3),
+                    temperature=options.temperature,
+                    avg_logprob=-0.2,
+                    compression_ratio=1.1,
+                    no_speech_prob=0.01,
+                    words=words if options.word_timestamps else (),
+                )
+
+        return info, segments()
+
+
+@dataclass
+class FakeSynthesizer:
+    """A tone per sentence, 50 ms per character divided by the speed, at Piper's 22.05 kHz."""
+
+    gate: Gate
+    sample_rate: int = 22050
+    num_speakers: int = 1
+
+    def sentences(self, text: str) -> list[list[str]]:
+        return [list(s.strip()) for s in re.split(r"(?<=[.!?])\s+", text) if re.search(r"\w", s)]
+
+    def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
+        self.gate.passing()
+        samples = int(0.05 * len(phonemes) / speed * self.sample_rate)
+        t = np.arange(samples) / self.sample_rate
+        return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+@dataclass
+class FakeEngines:
+    """The `EngineFactory` the fast layer hands to `create_app`."""
+
+    gate: Gate = field(default_factory=Gate)
+    broken: frozenset[str] = frozenset()
+    """Model slugs or voice names whose loading fails."""
+    loads: list[str] = field(default_factory=list)
+
+    def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
+        self._load(entry.slug)
+        return FakeTranscriber(multilingual=not entry.slug.endswith(".en"), gate=self.gate)
+
+    def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
+        self._load(voice.name)
+        return FakeSynthesizer(gate=self.gate)
+
+    def _load(self, name: str) -> None:
+        self.gate.passing()
+        if name in self.broken:
+            raise RuntimeError(f"cannot load {name}")
+        self.loads.append(name)
+
+
+@dataclass
+class FastServer:
+    """The real app on fake engines, served by uvicorn on loopback from a thread."""
+
+    url: str
+    engines: FakeEngines
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.engines.gate.open()
+        self.thread.join(timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_fast_server(settings: Settings, engines: FakeEngines | None = None) -> FastServer:
+    engines = engines or FakeEngines()
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(settings, engines=engines), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the fast server did not start")
+        time.sleep(0.01)
+    return FastServer(url=f"http://127.0.0.1:{port}", engines=engines, server=server, thread=thread)
