@@ -56,6 +56,8 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
                 pieces.append(out.to_ndarray().reshape(-1).copy())
     except (UndecodableAudio, AudioTooLong):
         raise
+    except av.EOFError as exc:
+        raise UndecodableAudio("the file ends before its audio can be read (was the upload cut short?)") from exc
     except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
         raise UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})") from exc
     finally:
@@ -70,12 +72,16 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
 
 
 def _frames(container: av.container.InputContainer, stream: av.AudioStream):  # type: ignore[name-defined]
-    for packet in container.demux(stream):
-        try:
-            yield from packet.decode()
-        except av.InvalidDataError:
-            # One corrupt packet in an otherwise good file is skipped, as ffmpeg does.
-            continue
+    try:
+        for packet in container.demux(stream):
+            try:
+                yield from packet.decode()
+            except av.InvalidDataError:
+                # One corrupt packet in an otherwise good file is skipped, as ffmpeg does.
+                continue
+    except av.EOFError:
+        # A file cut short ends where its data ends; what came before it is still the audio.
+        return
 
 
 def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:  # type: ignore[name-defined]

@@ -16,6 +16,7 @@ from engines.audio_encode import FORMATS
 from engines.loader import ModelLoader, place
 from engines.registry import ModelEntry, Registry
 from engines.synthesizer import Synthesizer, VoiceSettings
+from engines.text import speakable
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server import requestlog
 from server.admission import Admission, Ticket, default_concurrency
@@ -196,7 +197,8 @@ class Core:
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
-        sentences = await run_blocking(lambda: synthesizer.sentences(text))
+        spoken = speakable(text)
+        sentences = await run_blocking(lambda: synthesizer.sentences(spoken))
         if not sentences:
             raise bad_request("empty_input", "'input' has nothing to speak (only punctuation or symbols)", "input")
         job = SpeechJob(

@@ -13,7 +13,7 @@ from starlette.requests import ClientDisconnect, Request
 
 from engines.transcriber import TranscriptionOptions
 from server.cancel import ClientGone
-from server.errors import ApiError, bad_request, invalid, missing
+from server.errors import ApiError, bad_request, invalid, missing, quoted
 from server.jobs import SpeechRequest, TranscribeRequest
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 
@@ -21,6 +21,8 @@ from server.render import TRANSCRIPT_FORMATS, TranscriptView
 _FORM_OVERHEAD = 64 * 1024
 # Far above any valid synthesis request (4096 characters of input, even escaped).
 MAX_JSON_BYTES = 1024 * 1024
+# Whisper conditions on the last 224 tokens of a prompt; far more than that is a client's mistake.
+MAX_PROMPT_CHARS = 8192
 # Past this, a refused upload is not even drained: the connection is closed.
 _DRAIN_LIMIT = 256 * 1024 * 1024
 
@@ -91,7 +93,7 @@ def _float(value: str | None, name: str, default: float, low: float, high: float
     try:
         number = float(value)
     except ValueError:
-        raise invalid(name, f"'{name}' must be a number, not '{value}'") from None
+        raise invalid(name, f"'{name}' must be a number, not {quoted(value)}") from None
     if not math.isfinite(number) or not low <= number <= high:
         raise invalid(name, f"'{name}' must be between {low} and {high}")
     return number
@@ -136,7 +138,7 @@ def transcription_request(
         language=language.lower() if language else None,
         task=task,
         temperature=_float(_field(form, "temperature"), "temperature", 0.0, 0.0, 1.0),
-        prompt=_field(form, "prompt"),
+        prompt=_prompt(_field(form, "prompt")),
         # Subtitles are cut at word boundaries, so they need word timings too.
         word_timestamps=words or response_format in ("srt", "vtt"),
         vad_filter=vad_default if vad is None else vad,
@@ -148,6 +150,17 @@ def transcription_request(
         words=words,
     )
     return TranscribeRequest(model=model, file=upload.file, options=options), view, stream
+
+
+def _prompt(prompt: str | None) -> str | None:
+    if prompt is not None and len(prompt) > MAX_PROMPT_CHARS:
+        raise bad_request(
+            "prompt_too_long",
+            f"'prompt' has {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS} "
+            "(Whisper reads only the last 224 tokens of it)",
+            "prompt",
+        )
+    return prompt
 
 
 def _granularities(form: FormData) -> list[str]:
@@ -165,7 +178,7 @@ def _granularities(form: FormData) -> list[str]:
         for item in items:
             item = str(item).strip()
             if item not in ("segment", "word"):
-                raise invalid("timestamp_granularities", f"'{item}' is not a granularity; use 'segment' or 'word'")
+                raise invalid("timestamp_granularities", f"{quoted(item)} is not a granularity; use 'segment' or 'word'")
             result.append(item)
     return result
 
