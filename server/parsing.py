@@ -178,7 +178,8 @@ def _granularities(form: FormData) -> list[str]:
         for item in items:
             item = str(item).strip()
             if item not in ("segment", "word"):
-                raise invalid("timestamp_granularities", f"{quoted(item)} is not a granularity; use 'segment' or 'word'")
+                message = f"{quoted(item)} is not a granularity; use 'segment' or 'word'"
+                raise invalid("timestamp_granularities", message)
             result.append(item)
     return result
 
