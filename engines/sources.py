@@ -131,6 +131,10 @@ def _from_hub(source: Source, name: str, cache_dir: Path, allow_download: bool) 
             )
         )
     except LocalEntryNotFoundError as exc:
+        if allow_download:
+            # The hub library answers an unreachable network by looking in the cache, so this is
+            # what a failed fetch looks like: say so, and how to bring the model in by hand.
+            raise ModelSourceError(_unreachable(name, source, exc)) from exc
         raise ModelSourceError(
             f"{name}: not downloaded yet; on a machine with internet run `python -m server download {name}`"
         ) from exc
@@ -143,6 +147,23 @@ def _from_hub(source: Source, name: str, cache_dir: Path, allow_download: bool) 
         return first.parent
     _verify_all(source, path, name)
     return path
+
+
+def _unreachable(name: str, source: Source, exc: Exception) -> str:
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        why = "HF_HUB_OFFLINE is set, so the hub library would not try the network"
+    else:
+        cause = exc.__cause__ or exc.__context__
+        detail = f" ({type(cause).__name__})" if cause is not None else ""
+        why = f"the network is unreachable from here: {constants.ENDPOINT} could not be reached{detail}"
+    return (
+        f"{name}: could not download {source.hub}: {why}. For an air-gapped machine, run the same "
+        "command where there is internet, with AUDIO_CACHE_DIR pointing at a folder you can carry, and "
+        "copy that folder into this machine's cache (AUDIO_CACHE_DIR, by default ~/.cache/audio-server); "
+        "or set HF_ENDPOINT to a hub mirror this machine can reach"
+    )
 
 
 def _safe(name: str) -> str:
