@@ -29,13 +29,13 @@ CARDS = "pocketsphinx_cards_002.wav"  # 2 s: two fake segments
 def queue_of_one(document: dict[str, Any]) -> None:
     document["defaults"]["max_queue"] = 1
     tiny = document["models"]["local/whisper-tiny.en"]
-    tiny["timeout_s"] = 1
-    tiny["idle_unload_s"] = 0.5
+    tiny["timeout_s"] = 0.4
+    tiny["idle_unload_s"] = 0.3
 
 
 @pytest.fixture()
 def tight(fast_server_with: Callable[..., FastServer], tmp_path: Path) -> Iterator[FastServer]:
-    """Whisper takes one request and queues one; tiny.en times out after 1 s and unloads after 0.5 s idle."""
+    """Whisper takes one request and queues one; tiny.en times out after 0.4 s and unloads after 0.3 s idle."""
     running = fast_server_with(models_path=write_registry(tmp_path, queue_of_one))
     yield running
     running.engines.gate.open()
@@ -161,7 +161,7 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
 
 
 def test_nothing_waits_forever(tight: FastServer) -> None:
-    # tiny.en allows 1 s per request here: one request is held past it, one waits behind it past it.
+    # tiny.en allows 0.4 s per request here: one request is held past it, one waits behind it past it.
     gate = tight.engines.gate
     gate.close()
     with ThreadPoolExecutor(1) as pool:
@@ -288,21 +288,21 @@ def test_error_after_the_stream_started_is_an_sse_event(
     fast_server_with: Callable[..., FastServer], tmp_path: Path
 ) -> None:
     def short_timeout(document: dict[str, Any]) -> None:
-        document["models"]["openai/whisper-1"]["timeout_s"] = 1
+        document["models"]["openai/whisper-1"]["timeout_s"] = 0.5
 
     running = fast_server_with(models_path=write_registry(tmp_path, short_timeout))
     gate = running.engines.gate
     gate.close()
     gate.allow(1)
     with httpx.Client(base_url=running.url, timeout=30) as c:
-        files = {"file": ("jfk.flac", clip_path("jfk_ask_not.flac").read_bytes())}
+        files = {"file": ("cards.wav", clip_path(CARDS).read_bytes())}
         with c.stream("POST", TRANSCRIBE, data={"model": "whisper-1", "stream": "true"}, files=files) as response:
             assert response.status_code == 200
             lines = response.iter_lines()
             first = json.loads(next(line for line in lines if line.startswith("data: "))[6:])
             assert first["type"] == "transcript.text.delta"
             gate.wait_for_waiting(1)
-            time.sleep(1.1)  # the request's own 1 s limit passing is what this test is about
+            time.sleep(0.6)  # the request's own 0.5 s limit passing is what this test is about
             gate.open()
             events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
     assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "timeout"
