@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from engines.inventory import Installed, installed
 from engines.registry import ModelEntry, Registry, VoiceEntry
 from engines.sources import materialize
 from engines.synthesizer import Synthesizer
@@ -59,6 +60,10 @@ class EngineFactory(Protocol):
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer: ...
 
+    def installed(self, registry: Registry) -> Installed:
+        """Which of the registry's models and voices are on this machine."""
+        ...
+
 
 @dataclass(frozen=True)
 class ModelFiles:
@@ -75,6 +80,9 @@ class ModelFiles:
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
         path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)
         return Synthesizer.load(path, use_cuda=use_cuda)
+
+    def installed(self, registry: Registry) -> Installed:
+        return installed(registry, self.cache_dir)
 
 
 @dataclass

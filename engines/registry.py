@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -70,6 +70,14 @@ class VoiceEntry:
 
 
 @dataclass(frozen=True)
+class VoiceChoice:
+    """A Piper voice (and speaker, for a multi-speaker voice) that a voice name prefers."""
+
+    voice: str
+    speaker_id: int | None = None
+
+
+@dataclass(frozen=True)
 class VoiceMapping:
     """What a `voice` name in a request means: a Piper voice and how to speak it."""
 
@@ -79,6 +87,16 @@ class VoiceMapping:
     length_scale: float | None = None
     noise_scale: float | None = None
     noise_w_scale: float | None = None
+    prefer: tuple[VoiceChoice, ...] = ()
+    """Voices to use instead, the first one installed winning; `voice` (with the prosody settings
+    above, which tell names apart on one voice) is the fallback when none of them is."""
+
+    def choose(self, installed: Collection[str]) -> VoiceMapping:
+        """This mapping as it stands with the `installed` voices."""
+        for choice in self.prefer:
+            if choice.voice in installed:
+                return VoiceMapping(name=self.name, voice=choice.voice, speaker_id=choice.speaker_id)
+        return self
 
 
 @dataclass(frozen=True)
@@ -101,17 +119,58 @@ class Registry:
         return None
 
 
-def load_registry(path: Path) -> Registry:
+def load_registry(path: Path, overlays: Sequence[Path] = ()) -> Registry:
+    """`path`, with the `*.toml` fragments of each folder in `overlays` laid over it in name order."""
+    document, origin = load_document(path, overlays)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return parse_registry(document, base_dir=path.parent)
+    except RegistryError as exc:
+        # Name the file the offending entry came from: the base file or a fragment.
+        where = next((file for key, file in origin.items() if str(exc).startswith(key)), path)
+        raise RegistryError(f"{where}: {exc}") from None
+
+
+OVERLAID = ("models", "voices", "voice_map")
+"""The tables a fragment may add entries to; an entry it names replaces the base file's whole."""
+
+
+def load_document(path: Path, overlays: Sequence[Path] = ()) -> tuple[dict[str, Any], dict[str, Path]]:
+    """The merged TOML document, and for each overlaid entry (`models.SLUG`) the fragment it came from.
+
+    Relative source paths in a fragment are made absolute against the fragment's own folder."""
+    document = _read_toml(path)
+    origin: dict[str, Path] = {}
+    for folder in overlays:
+        for fragment in sorted(folder.glob("*.toml")) if folder.is_dir() else ():
+            raw = _read_toml(fragment)
+            for name in raw:
+                if name not in OVERLAID:
+                    raise RegistryError(f"{fragment}: {name}: a fragment may only add {', '.join(OVERLAID)}")
+            for table in OVERLAID:
+                entries = raw.get(table, {})
+                if not isinstance(entries, dict):
+                    raise RegistryError(f"{fragment}: {table}: expected a table")
+                for key, body in entries.items():
+                    document.setdefault(table, {})[key] = _absolute_paths(body, fragment.parent)
+                    origin[f"{table}.{key}"] = fragment
+    return document, origin
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise RegistryError(f"{path}: file not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise RegistryError(f"{path}: not valid TOML: {exc}") from exc
-    try:
-        return parse_registry(raw, base_dir=path.parent)
-    except RegistryError as exc:
-        raise RegistryError(f"{path}: {exc}") from None
+
+
+def _absolute_paths(body: Any, folder: Path) -> Any:
+    source = body.get("source") if isinstance(body, dict) else None
+    if isinstance(source, dict) and isinstance(source.get("path"), str):
+        path = Path(source["path"]).expanduser()
+        body = {**body, "source": {**source, "path": str(path if path.is_absolute() else folder / path)}}
+    return body
 
 
 def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
@@ -131,7 +190,7 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
     for name, body in _table(raw, "voice_map", "voice_map").items():
         key = f"voice_map.{name}"
         body = _as_table(body, key)
-        _only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale"})
+        _only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale", "prefer"})
         voice = _get(body, "voice", str, key)
         if voice not in voices:
             raise RegistryError(f"{key}.voice: unknown Piper voice {voice!r} (not under [voices])")
@@ -142,6 +201,7 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
             length_scale=_positive(body, "length_scale", key),
             noise_scale=_positive(body, "noise_scale", key),
             noise_w_scale=_positive(body, "noise_w_scale", key),
+            prefer=tuple(_choice(item, f"{key}.prefer") for item in _get(body, "prefer", list, key, [])),
         )
 
     models: dict[str, ModelEntry] = {}
@@ -164,6 +224,19 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
         voices=MappingProxyType(voices),
         voice_map=MappingProxyType(voice_map),
     )
+
+
+def _choice(item: Any, key: str) -> VoiceChoice:
+    """`"voice-name"` or `{ voice = "voice-name", speaker_id = 3 }`."""
+    if isinstance(item, str) and item:
+        return VoiceChoice(voice=item)
+    if isinstance(item, dict):
+        _only_keys(item, key, {"voice", "speaker_id"})
+        speaker = _get(item, "speaker_id", int, key, None)
+        if speaker is not None and speaker < 0:
+            raise RegistryError(f"{key}.speaker_id: must be 0 or more")
+        return VoiceChoice(voice=_get(item, "voice", str, key), speaker_id=speaker)
+    raise RegistryError(f"{key}: expected voice names or {{ voice, speaker_id }} tables")
 
 
 _DEFAULTS: dict[str, tuple[Any, Any]] = {

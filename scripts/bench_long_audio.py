@@ -31,7 +31,7 @@ def child(minutes: float, model: str, windows: bool) -> None:
     from server.config import Settings
 
     settings = Settings.from_env()
-    registry = load_registry(settings.models_path)
+    registry = load_registry(settings.models_path, settings.overlay_dirs)
     transcriber = ModelLoader(registry, ModelFiles(settings.cache_dir)).transcriber(registry.models[model])
     speech = np.concatenate([decode(AUDIO / name) for name in ENGLISH])
     pause = np.zeros(WHISPER_RATE, dtype=np.float32)

@@ -1,4 +1,4 @@
-"""Command line: `python -m server [serve|check|verify|download NAME]`."""
+"""Command line: `python -m server [serve|check|verify|models ...|download NAME]`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import sys
 
 from engines.registry import RegistryError, load_registry
-from engines.sources import ModelSourceError, download, materialize
+from engines.sources import ModelSourceError, materialize
+from server import models_cli
 from server.config import ConfigError, Settings
 
 
@@ -24,8 +25,9 @@ def main(argv: list[str] | None = None) -> int:
         help="validate the environment, models.toml, the model files and the cache, then say what would be served",
     )
     sub.add_parser("verify", help="check every packaged model file against its pinned sha256")
-    fetch = sub.add_parser("download", help="fetch a hub model or voice into the cache (needs internet)")
-    fetch.add_argument("name", help="model slug, alias, or voice name")
+    fetch = sub.add_parser("download", help="the same as `models pull NAME`")
+    fetch.add_argument("name", help="a Whisper size, a hub repository, or a Piper voice name")
+    models_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
         # `python -m server` alone serves, with the serve command's own defaults.
@@ -40,7 +42,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "verify":
             return _verify(settings)
         if args.command == "download":
-            return _download(settings, args.name)
+            return models_cli.run(argparse.Namespace(verb="pull", names=[args.name]), settings)
+        if args.command == "models":
+            return models_cli.run(args, settings)
         return _serve(settings, args.host, args.port, args.log_level)
     except (ConfigError, RegistryError, ModelSourceError) as exc:
         # One line that names the variable or the file and key: no traceback for a configuration mistake.
@@ -73,29 +77,13 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
 
 def _verify(settings: Settings) -> int:
     """Check the packaged (embedded) sources; hub sources are checked when downloaded."""
-    registry = load_registry(settings.models_path)
+    registry = load_registry(settings.models_path, settings.overlay_dirs)
     sources = [(e.slug, e.source) for e in registry.models.values() if e.source is not None]
     sources += [(v.name, v.source) for v in registry.voices.values()]
     for name, source in sources:
         if source.files:
             path = materialize(source, name, settings.cache_dir)
             print(f"ok  {name}: {len(source.files)} files verified in {path}")
-    return 0
-
-
-def _download(settings: Settings, name: str) -> int:
-    registry = load_registry(settings.models_path)
-    entry = registry.resolve(name)
-    if entry is not None and entry.source is not None:
-        path = download(entry.source, entry.slug, settings.cache_dir)
-    elif name in registry.voices:
-        path = download(registry.voices[name].source, name, settings.cache_dir)
-    else:
-        print(
-            f"error: {name!r} is neither a transcription model nor a voice in {settings.models_path}", file=sys.stderr
-        )
-        return 2
-    print(f"ok  {name}: {path}")
     return 0
 
 

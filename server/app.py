@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
     settings = settings or Settings.from_env()
     engines = engines or ModelFiles(settings.cache_dir, settings.allow_download)
     # A broken models.toml stops the server here, before it listens, naming the key.
-    registry = load_registry(settings.models_path)
+    registry = load_registry(settings.models_path, settings.overlay_dirs)
     metrics = Metrics()
 
     @contextlib.asynccontextmanager
@@ -101,14 +101,14 @@ def _cors(origins: tuple[str, ...]) -> list[Middleware]:
 async def _preload(core: Core, readiness: Readiness) -> None:
     """Load the `preload = true` models off the event loop; /ready waits for this."""
     try:
-        for entry in core.registry.models.values():
-            if not entry.preload:
+        for entry in core.served.models():
+            if not entry.preload or entry.slug not in core.served.installed.models:
                 continue
             try:
                 if entry.task == "transcription":
                     await core.load_transcriber(entry)
                 else:
-                    for voice in sorted({m.voice for m in core.registry.voice_map.values()}):
+                    for voice in sorted({m.voice for m in core.served.voice_map.values()}):
                         await core.load_synthesizer(voice, entry)
             except ApiError as exc:
                 log.error("preloading %s failed: %s", entry.slug, exc.message)

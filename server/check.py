@@ -10,7 +10,7 @@ from server.config import Settings
 def check(settings: Settings) -> int:
     """0 when every model and voice is servable or merely not pulled yet, 1 when a packaged or local one
     fails its check (each is named), 2 on a configuration error."""
-    registry = load_registry(settings.models_path)
+    registry = load_registry(settings.models_path, settings.overlay_dirs)
     print(f"ok  environment: {len(settings.api_keys)} API key(s), uploads up to {settings.max_upload_bytes >> 20} MB")
     print(f"ok  registry: {settings.models_path} ({len(registry.models)} models, {len(registry.voices)} voices)")
     settings.cache_dir.mkdir(parents=True, exist_ok=True)

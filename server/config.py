@@ -37,6 +37,12 @@ class Settings:
     keep_alive_s: float = 5.0
     """How long an idle keep-alive connection stays open."""
 
+    @property
+    def overlay_dirs(self) -> tuple[Path, Path]:
+        """Registry fragments laid over `models.toml`: a site's own beside it, then what `models pull`
+        and `models import` wrote into the cache."""
+        return (self.models_path.parent / "models.d", self.cache_dir / "models.d")
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read the AUDIO_* variables; a bad value raises ConfigError naming the variable."""

@@ -22,10 +22,11 @@ from server import requestlog
 from server.admission import Admission, Ticket, default_concurrency
 from server.cancel import Cancellation
 from server.config import Settings
-from server.errors import ApiError, bad_request, invalid, model_not_found, quoted
+from server.errors import ApiError, bad_request, invalid, model_not_found, model_not_installed, quoted
 from server.gate import PriorityGate
 from server.jobs import Speech, SpeechRequest, TranscribeRequest, TranscriptStream
 from server.metrics import Metrics
+from server.served import Served
 from server.speech import SpeechJob
 from server.threads import iterate_in_thread, run_blocking
 
@@ -39,6 +40,7 @@ class Core:
         self.registry = registry
         self.loader = loader
         self.metrics = metrics
+        self.served = Served(registry, loader.engines.installed(registry), settings.allow_download)
         self.admissions = {
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()
@@ -60,6 +62,8 @@ class Core:
             raise bad_request(
                 "unsupported_model", f"{quoted(slug)} is a {entry.task} model, not a {task} model", "model"
             )
+        if not self.served.usable(entry):
+            raise model_not_installed(entry)
         record = requestlog.current()
         if record is not None:
             record.model = entry.slug
@@ -188,12 +192,17 @@ class Core:
             raise bad_request("speed_out_of_range", f"'speed' must be between {MIN_SPEED} and {MAX_SPEED}", "speed")
         entry = self.model(request.model, "synthesis")
         cancel.limit(entry.limits.timeout_s)
-        mapping = self.registry.resolve_voice(request.voice)
+        mapping = self.served.voice(request.voice)
         if mapping is None:
-            names = ", ".join([*self.registry.voice_map, *self.registry.voices])
-            raise bad_request(
-                "voice_not_found", f"Unknown voice {quoted(request.voice)}; choose one of {names}", "voice"
+            names = ", ".join(self.served.voice_names())
+            known = request.voice in self.registry.voice_map or request.voice in self.registry.voices
+            why = (
+                f"The voice {quoted(request.voice)} is not installed here "
+                f"(`python -m server models pull {request.voice}` installs a Piper voice)"
+                if known
+                else f"Unknown voice {quoted(request.voice)}"
             )
+            raise bad_request("voice_not_found", f"{why}; choose one of {names}", "voice")
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")

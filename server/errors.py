@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse
 
+from engines.registry import ModelEntry
+
 
 @dataclass
 class ApiError(Exception):
@@ -39,6 +41,18 @@ def quoted(value: str, limit: int = 100) -> str:
 
 def model_not_found(slug: str) -> ApiError:
     return ApiError(404, "model_not_found", f"The model {quoted(slug)} does not exist", "model")
+
+
+def model_not_installed(entry: ModelEntry) -> ApiError:
+    what = "a voice for it" if entry.source is None else "it"
+    return ApiError(
+        404,
+        "model_not_installed",
+        f"The model {quoted(entry.slug)} is known but not installed here; install {what} with "
+        f"`python -m server models pull NAME`, or on a machine with no network `python -m server models import "
+        "BUNDLE.tar` (see `python -m server models list`)",
+        "model",
+    )
 
 
 def overloaded(code: str, message: str, status: int, retry_after: float) -> ApiError:

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from engines.registry import ModelEntry
 from server import handlers, render
+from server.core import Core
+from server.errors import model_not_found
 
 
 async def transcribe(request: Request) -> Response:
@@ -17,7 +22,39 @@ async def synthesize(request: Request) -> Response:
     return await handlers.speech(request)
 
 
+async def list_models(request: Request) -> JSONResponse:
+    """Every registry entry, installed or not, with its state."""
+    core: Core = request.app.state.core
+    return JSONResponse({"status": "ok", "data": [_model(core, entry) for entry in core.registry.models.values()]})
+
+
+async def retrieve_model(request: Request) -> JSONResponse:
+    core: Core = request.app.state.core
+    slug = request.path_params["model"]
+    entry = core.registry.resolve(slug)
+    if entry is None:
+        raise model_not_found(slug)
+    return JSONResponse({"status": "ok", "data": _model(core, entry)})
+
+
+def _model(core: Core, entry: ModelEntry) -> dict[str, Any]:
+    served = core.served
+    body: dict[str, Any] = {
+        "id": entry.slug,
+        "aliases": list(entry.aliases),
+        "task": entry.task,
+        "description": entry.description,
+        "state": "installed" if entry.slug in served.installed.models else "not downloaded",
+        "loaded": any(key == f"model:{entry.slug}" for key in core.loader.loaded()),
+    }
+    if entry.task == "synthesis":
+        body["voices"] = {name: {"voice": m.voice, "speaker_id": m.speaker_id} for name, m in served.voice_map.items()}
+    return body
+
+
 routes = [
     Route("/v1/inference/audio/transcribe", transcribe, methods=["POST"]),
     Route("/v1/inference/audio/synthesize", synthesize, methods=["POST"]),
+    Route("/v1/models", list_models, methods=["GET"]),
+    Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
 ]

@@ -8,10 +8,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engines.registry import ModelEntry
+from engines.registry import ModelEntry, VoiceMapping
 from server import handlers, render
 from server.core import Core
-from server.errors import model_not_found
+from server.errors import model_not_found, model_not_installed
 from server.surfaces import OPENAI_PREFIX as PREFIX
 
 CREATED = 1_700_000_000  # models have no meaningful creation time here; a fixed one keeps lists stable
@@ -30,8 +30,9 @@ async def speech(request: Request) -> Response:
 
 
 async def list_models(request: Request) -> JSONResponse:
+    """What can be used now: a model that is not installed is not listed (`GET /v1/models` lists all)."""
     core: Core = request.app.state.core
-    data = [_model(slug, entry) for entry in core.registry.models.values() for slug in (entry.slug, *entry.aliases)]
+    data = [_model(slug, entry) for entry in core.served.models() for slug in (entry.slug, *entry.aliases)]
     return JSONResponse({"object": "list", "data": data})
 
 
@@ -41,18 +42,22 @@ async def retrieve_model(request: Request) -> JSONResponse:
     entry = core.registry.resolve(slug)
     if entry is None:
         raise model_not_found(slug)
+    if not core.served.usable(entry):
+        raise model_not_installed(entry)
     return JSONResponse(_model(slug, entry))
 
 
 async def list_voices(request: Request) -> JSONResponse:
+    """Every voice name that can be used now, with the Piper voice and speaker it is spoken with."""
     core: Core = request.app.state.core
-    registry = core.registry
-    voices: list[dict[str, Any]] = [
-        {"id": m.name, "name": m.name, "voice": m.voice, "speaker_id": m.speaker_id}
-        for m in registry.voice_map.values()
-    ]
-    voices += [{"id": name, "name": name, "voice": name, "speaker_id": None} for name in registry.voices]
+    served = core.served
+    voices: list[dict[str, Any]] = [_voice(name, served.voice_map[name]) for name in served.voice_map]
+    voices += [_voice(name, VoiceMapping(name=name, voice=name)) for name in sorted(served.installed.voices)]
     return JSONResponse({"voices": voices, "data": voices})
+
+
+def _voice(name: str, mapping: VoiceMapping) -> dict[str, Any]:
+    return {"id": name, "name": name, "voice": mapping.voice, "speaker_id": mapping.speaker_id}
 
 
 def _model(slug: str, entry: ModelEntry) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 import tomli_w
-from fakes import FakeEngines, FastServer, free_port, start_fast_server
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer, free_port, start_fast_server
 
 from server.config import Settings
 
@@ -107,7 +107,7 @@ def base_url(server: RunningServer) -> str:
 
 @pytest.fixture()
 def client(base_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=base_url, timeout=180) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=base_url, timeout=180) as c:
         yield c
 
 
@@ -161,7 +161,7 @@ def fast(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastServer]:
 @pytest.fixture(scope="session")
 def _fast_session(fast: FastServer) -> Iterator[httpx.Client]:
     # One client for the whole layer: a new httpx.Client costs ~15 ms of TLS setup, even for http.
-    with httpx.Client(base_url=fast.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=fast.url, timeout=30) as c:
         yield c
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,12 +20,17 @@ import numpy as np
 import uvicorn
 
 from engines.audio_decode import WHISPER_RATE
+from engines.inventory import Installed
 from engines.loader import Placement
-from engines.registry import ModelEntry, VoiceEntry
+from engines.registry import ModelEntry, Registry, Source, VoiceEntry
 from engines.synthesizer import VoiceSettings
 from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions, Word
 from server.app import create_app
 from server.config import Settings
+
+# Every httpx.Client builds a TLS context and loads the CA bundle (~20 ms), even for plain http on
+# loopback; the tests' clients share this one instead.
+LOOPBACK_TLS = ssl.create_default_context()
 
 
 class Gate:
@@ -158,6 +164,8 @@ class FakeEngines:
     broken: frozenset[str] = frozenset()
     """Model slugs or voice names whose loading fails."""
     loads: list[str] = field(default_factory=list)
+    absent: frozenset[str] = frozenset()
+    """Model slugs or voice names that are not installed."""
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
         self._load(entry.slug)
@@ -166,6 +174,16 @@ class FakeEngines:
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
         self._load(voice.name)
         return FakeSynthesizer(gate=self.gate)
+
+    def installed(self, registry: Registry) -> Installed:
+        """Everything but the hub entries (never downloaded here) and the `absent` ones."""
+
+        def present(name: str, source: Source | None) -> bool:
+            return name not in self.absent and (source is None or source.hub is None)
+
+        voices = frozenset(n for n, v in registry.voices.items() if present(n, v.source))
+        models = frozenset(s for s, e in registry.models.items() if present(s, e.source))
+        return Installed(models=models, voices=voices)
 
     def _load(self, name: str) -> None:
         self.gate.passing()
@@ -186,8 +204,6 @@ class FastServer:
     def stop(self, wait: bool = True) -> None:
         """Tell the server to stop; with `wait`, until it has (otherwise `join` it later)."""
         self.server.should_exit = True
-        # Nothing is left to finish gracefully in a test; don't wait for idle keep-alive connections.
-        self.server.force_exit = True
         self.engines.gate.open()
         if wait:
             self.join()

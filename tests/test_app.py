@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import ROOT
-from fakes import FastServer, free_port
+from fakes import LOOPBACK_TLS, FastServer, free_port
 
 from server.requestlog import JsonFormatter
 
@@ -42,7 +42,7 @@ def test_cors_is_off_by_default(fast_client: httpx.Client) -> None:
 
 def test_a_listed_origin_passes_preflight_even_with_keys(fast_server_with: Callable[..., FastServer]) -> None:
     running = fast_server_with(cors_origins=(PAGE, "http://other.test"), api_keys=frozenset({"k-1"}))
-    with httpx.Client(base_url=running.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
         # A browser's preflight carries no key; it must not be refused for that.
         answer = preflight(c)
         assert answer.status_code == 200, answer.text
@@ -64,7 +64,7 @@ def test_a_listed_origin_passes_preflight_even_with_keys(fast_server_with: Calla
 
 def test_any_origin_with_a_star(fast_server_with: Callable[..., FastServer]) -> None:
     running = fast_server_with(cors_origins=("*",))
-    with httpx.Client(base_url=running.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
         assert preflight(c, "http://anywhere.test").headers["access-control-allow-origin"] == "*"
 
 
@@ -124,7 +124,7 @@ def test_a_served_process_logs_json_and_never_a_key(tmp_path: Path) -> None:
             except httpx.TransportError:
                 assert process.poll() is None
                 subprocess.run(["sleep", "0.05"], check=True)
-        with httpx.Client(base_url=url, timeout=10) as c:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=url, timeout=10) as c:
             assert c.get("/oai/v1/models", headers={"Authorization": "Bearer sk-very-secret-1"}).status_code == 200
             assert c.get("/oai/v1/models", headers={"Authorization": "Bearer sk-wrong-2"}).status_code == 401
     finally:

@@ -20,7 +20,7 @@ import pytest
 import soundfile as sf
 from audio_tools import convert
 from conftest import clip_path, fast_settings
-from fakes import FastServer, start_fast_server
+from fakes import LOOPBACK_TLS, FastServer, start_fast_server
 
 SURFACES = {
     "native": ("/v1/inference/audio/transcribe", "/v1/inference/audio/synthesize"),
@@ -192,7 +192,7 @@ def test_a_tiny_file_that_decodes_to_hours_is_refused(limited: FastServer, surfa
     # Ten minutes against a one-minute limit stands in for hours against the default four.
     tiny = _silent_flac(600, streamed)
     assert len(tiny) < 64 * 1024
-    with httpx.Client(base_url=limited.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=limited.url, timeout=30) as c:
         response = c.post(SURFACES[surface][0], data={"model": "whisper-1"}, files={"file": ("a.flac", tiny)})
         assert_refused(response, surface, 400, "audio_too_long")
         assert "60 s" in response.json()["error"]["message"]
@@ -200,7 +200,7 @@ def test_a_tiny_file_that_decodes_to_hours_is_refused(limited: FastServer, surfa
 
 
 def test_an_upload_over_the_limit_is_413(limited: FastServer, surface: str) -> None:
-    with httpx.Client(base_url=limited.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=limited.url, timeout=30) as c:
         big = np.random.default_rng(1).bytes(2 * 1024 * 1024)
         response = c.post(SURFACES[surface][0], data={"model": "whisper-1"}, files={"file": ("a.wav", big)})
         assert_refused(response, surface, 413, "file_too_large")

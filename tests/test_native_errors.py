@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import clip_path
-from fakes import FastServer
+from fakes import LOOPBACK_TLS, FastServer
 
 from server.config import Settings
 
@@ -183,7 +183,7 @@ def strict_server(fast_server_with: Callable[..., FastServer], tmp_path: Path) -
 
 
 def test_missing_or_wrong_key_is_401(strict_server: FastServer) -> None:
-    with httpx.Client(base_url=strict_server.url, timeout=60) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=strict_server.url, timeout=60) as c:
         assert_error(c.post(SYNTHESIZE, json=GOOD), 401, "invalid_api_key")
         assert_error(c.post(SYNTHESIZE, json=GOOD, headers={"Authorization": "Bearer nope"}), 401, "invalid_api_key")
         assert_error(
@@ -197,7 +197,7 @@ def test_missing_or_wrong_key_is_401(strict_server: FastServer) -> None:
 
 def test_keys_from_env_and_file_work(strict_server: FastServer, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    with httpx.Client(base_url=strict_server.url, timeout=120) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=strict_server.url, timeout=120) as c:
         for key in ("env-key-123", "file-key-456"):
             response = c.post(
                 SYNTHESIZE, json={**GOOD, "response_format": "pcm"}, headers={"Authorization": f"Bearer {key}"}
@@ -212,7 +212,7 @@ def test_keys_from_env_and_file_work(strict_server: FastServer, caplog: pytest.L
 def test_upload_limit_is_413(strict_server: FastServer) -> None:
     auth = {"Authorization": "Bearer env-key-123"}
     big = clip_path("jfk_ask_not.flac").read_bytes()  # 1.1 MB against a 1 MB limit
-    with httpx.Client(base_url=strict_server.url, timeout=60, headers=auth) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=strict_server.url, timeout=60, headers=auth) as c:
         response = c.post(TRANSCRIBE, data={"model": "tiny.en"}, files={"file": ("jfk.flac", big)})
         assert_error(response, 413, "file_too_large", "file")
 
@@ -236,7 +236,7 @@ def test_upload_limit_is_413(strict_server: FastServer) -> None:
 
 def test_input_limit_is_configurable(strict_server: FastServer) -> None:
     auth = {"Authorization": "Bearer env-key-123"}
-    with httpx.Client(base_url=strict_server.url, timeout=60, headers=auth) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=strict_server.url, timeout=60, headers=auth) as c:
         assert_error(c.post(SYNTHESIZE, json={**GOOD, "input": "y" * 51}), 400, "input_too_long", "input")
         at_limit = "Hello there, this is exactly fifty characters long"  # 50 characters
         assert c.post(SYNTHESIZE, json={**GOOD, "input": at_limit, "response_format": "pcm"}).status_code == 200

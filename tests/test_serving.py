@@ -18,7 +18,7 @@ import openai
 import pytest
 import soundfile as sf
 from conftest import clip_path, metric, sse_events, write_registry
-from fakes import FakeEngines, FastServer
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer
 
 TRANSCRIBE = "/v1/inference/audio/transcribe"
 SYNTHESIZE = "/v1/inference/audio/synthesize"
@@ -29,13 +29,13 @@ CARDS = "pocketsphinx_cards_002.wav"  # 2 s: two fake segments
 def queue_of_one(document: dict[str, Any]) -> None:
     document["defaults"]["max_queue"] = 1
     tiny = document["models"]["local/whisper-tiny.en"]
-    tiny["timeout_s"] = 0.4
-    tiny["idle_unload_s"] = 0.3
+    tiny["timeout_s"] = 0.25
+    tiny["idle_unload_s"] = 0.2
 
 
 @pytest.fixture()
 def tight(fast_server_with: Callable[..., FastServer], tmp_path: Path) -> Iterator[FastServer]:
-    """Whisper takes one request and queues one; tiny.en times out after 0.4 s and unloads after 0.3 s idle."""
+    """Whisper takes one request and queues one; tiny.en times out after 0.25 s and unloads after 0.2 s idle."""
     running = fast_server_with(models_path=write_registry(tmp_path, queue_of_one))
     yield running
     running.engines.gate.open()
@@ -44,7 +44,7 @@ def tight(fast_server_with: Callable[..., FastServer], tmp_path: Path) -> Iterat
 def post(
     server: FastServer, clip: str = CARDS, model: str = "whisper-1", timeout: float = 30, **data: str
 ) -> httpx.Response:
-    with httpx.Client(base_url=server.url, timeout=timeout) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url, timeout=timeout) as c:
         return c.post(TRANSCRIBE, data={"model": model, **data}, files={"file": (clip, clip_path(clip).read_bytes())})
 
 
@@ -56,7 +56,7 @@ def wait_until(condition: Callable[[], bool], within: float = 10) -> None:
 
 
 def gauges(server: FastServer, model: str = WHISPER) -> tuple[float, float]:
-    with httpx.Client(base_url=server.url) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url) as c:
         return metric(c, "audio_active_requests", model=model), metric(c, "audio_queue_depth", model=model)
 
 
@@ -72,7 +72,7 @@ def test_overload_is_refused_with_429_then_the_queue_drains(tight: FastServer) -
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "queue_full"
         assert int(refused.headers["Retry-After"]) >= 1
-        with httpx.Client(base_url=tight.url) as c:
+        with httpx.Client(verify=LOOPBACK_TLS, base_url=tight.url) as c:
             assert c.get("/ready").json()["saturated"] == [WHISPER]
             openai_refusal = c.post(
                 "/oai/v1/audio/transcriptions",
@@ -121,7 +121,7 @@ def send_and_keep_open(server: FastServer, model: str = "whisper-1", clip: str =
 
 
 def processed(server: FastServer, model: str = WHISPER) -> float:
-    with httpx.Client(base_url=server.url) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url) as c:
         return metric(c, "audio_processed_audio_seconds_total", model=model)
 
 
@@ -161,7 +161,7 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
 
 
 def test_nothing_waits_forever(tight: FastServer) -> None:
-    # tiny.en allows 0.4 s per request here: one request is held past it, one waits behind it past it.
+    # tiny.en allows 0.25 s per request here: one request is held past it, one waits behind it past it.
     gate = tight.engines.gate
     gate.close()
     with ThreadPoolExecutor(1) as pool:
@@ -178,7 +178,7 @@ def test_nothing_waits_forever(tight: FastServer) -> None:
 
 def test_idle_model_unloads_and_reloads(tight: FastServer) -> None:
     assert post(tight, model="tiny.en").status_code == 200
-    with httpx.Client(base_url=tight.url) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=tight.url) as c:
         wait_until(lambda: "model:local/whisper-tiny.en" not in c.get("/ready").json()["models_loaded"])
     loads = tight.engines.loads.count("local/whisper-tiny.en")
     assert post(tight, model="tiny.en").status_code == 200
@@ -187,7 +187,7 @@ def test_idle_model_unloads_and_reloads(tight: FastServer) -> None:
 
 def test_ready_reports_a_model_that_failed_to_load(fast_server_with: Callable[..., FastServer]) -> None:
     running = fast_server_with(engines=FakeEngines(broken=frozenset({"local/whisper-tiny.en"})))
-    with httpx.Client(base_url=running.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
         wait_until(lambda: c.get("/ready").json()["preloaded"])
         ready = c.get("/ready")
         assert ready.status_code == 503
@@ -229,7 +229,7 @@ def test_max_audio_duration_is_refused(fast_server_with: Callable[..., FastServe
     silence = tmp_path / "silence.flac"
     sf.write(silence, np.zeros(600 * 8000, dtype=np.int16), 8000, subtype="PCM_16")
     assert silence.stat().st_size < 100_000
-    with httpx.Client(base_url=running.url, timeout=60) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=60) as c:
         response = c.post(TRANSCRIBE, data={"model": "whisper-1"}, files={"file": ("s.flac", silence.read_bytes())})
     assert response.status_code == 400 and response.json()["error"]["code"] == "audio_too_long"
 
@@ -294,7 +294,7 @@ def test_error_after_the_stream_started_is_an_sse_event(
     gate = running.engines.gate
     gate.close()
     gate.allow(1)
-    with httpx.Client(base_url=running.url, timeout=30) as c:
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
         files = {"file": ("cards.wav", clip_path(CARDS).read_bytes())}
         with c.stream("POST", TRANSCRIBE, data={"model": "whisper-1", "stream": "true"}, files=files) as response:
             assert response.status_code == 200

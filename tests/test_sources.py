@@ -72,5 +72,5 @@ def test_missing_package_says_how_to_install(tmp_path: Path) -> None:
 
 def test_hub_model_not_downloaded_is_a_clear_error(tmp_path: Path) -> None:
     source = Source(hub="Systran/faster-whisper-small")
-    with pytest.raises(ModelSourceError, match="python -m server download"):
+    with pytest.raises(ModelSourceError, match="python -m server models pull"):
         materialize(source, "whisper-small", tmp_path, allow_download=False)

@@ -1,0 +1,143 @@
+"""`python -m server models`: pull through a hub stand-in on loopback, list, remove, map, and carry models
+to a machine with no network as a bundle. Nothing here reaches the internet."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import ROOT, write_registry
+from hub import FakeHub, start, whisper_repo
+
+CLOSED_HUB = "http://127.0.0.1:9"  # the discard port: nothing listens, as on a machine with no network
+
+
+def hub_only(document: dict[str, Any]) -> None:
+    """The shipped registry less its packaged models and voices: these tests need no model package."""
+    document["models"] = {"systran/faster-whisper-small": document["models"]["systran/faster-whisper-small"]}
+    document["voices"], document["voice_map"] = {}, {}
+
+
+def cli_env(cache: Path, hub: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIO_", "HF_"))}
+    registry = write_registry(cache.parent, hub_only) if not (cache.parent / "models.toml").exists() else None
+    return {
+        **base,
+        "AUDIO_MODELS": str(registry or cache.parent / "models.toml"),
+        "AUDIO_CACHE_DIR": str(cache),
+        "HF_ENDPOINT": hub,
+        "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+    }
+
+
+def models(*args: str, cache: Path, hub: str = CLOSED_HUB) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "server", "models", *args],
+        cwd=ROOT,
+        env=cli_env(cache, hub),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def pull_process(name: str, cache: Path, hub: str) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "server", "models", "pull", name]
+    return subprocess.Popen(
+        command, cwd=ROOT, env=cli_env(cache, hub), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+
+
+def random_whisper(folder: Path) -> Path:
+    """Files shaped like a CTranslate2 Whisper model (enough for pulling; nothing loads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    (folder / "model.bin").write_bytes(rng.bytes(24 * 1024 * 1024))
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (folder / name).write_bytes(f'{{"name": "{name}"}}'.encode())
+    return folder
+
+
+@pytest.fixture()
+def hub(tmp_path: Path) -> Iterator[FakeHub]:
+    fake = FakeHub(repos={"Systran/faster-whisper-small": whisper_repo(random_whisper(tmp_path / "small"))})
+    server = start(fake)
+    yield fake
+    fake.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_pull_through_a_mirror_resumes_an_interrupted_download(hub: FakeHub, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    hub.stall_once.add("model.bin")
+    interrupted = pull_process("small", cache, hub.url)
+    # Stop the pull once half of model.bin is on disk, as a lost machine or a Ctrl-C would.
+    partial = cache / "models" / ".pull-systran_faster-whisper-small" / "model.bin.part"
+    half = 12 * 1024 * 1024
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size >= half):
+        assert time.monotonic() < deadline and interrupted.poll() is None, "the pull never got half-way"
+        time.sleep(0.05)
+    interrupted.kill()
+    interrupted.wait()
+    hub.release.set()
+    hub.requests.clear()
+    result = models("pull", "small", cache=cache, hub=hub.url)
+    assert result.returncode == 0, result.stderr
+    # The second pull went on from where the first stopped, not from the start.
+    ranges = [r for method, path, r in hub.requests if method == "GET" and path.endswith("/model.bin")]
+    assert ranges == [f"bytes={half}-"], hub.requests
+    fragment = tomllib.loads((cache / "models.d" / "systran_faster-whisper-small.toml").read_text())
+    entry = fragment["models"]["systran/faster-whisper-small"]
+    # The entry models.toml already had keeps its aliases; its source is now the pulled files, each pinned.
+    assert entry["aliases"] == ["whisper-small"]
+    files = entry["source"]["sha256"]
+    assert set(files) == {"model.bin", "config.json", "tokenizer.json", "vocabulary.txt"}
+    assert (cache / "models" / "systran_faster-whisper-small" / "model.bin").read_bytes() == hub.repos[
+        "Systran/faster-whisper-small"
+    ]["model.bin"]
+    listed = models("list", cache=cache)
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("systran/faster-whisper-small "))
+    assert " installed " in row and " 25 MB " in row and "local" in row
+    assert models("remove", "whisper-small", cache=cache).returncode == 0
+    assert not (cache / "models" / "systran_faster-whisper-small").exists()
+    assert not (cache / "models.d" / "systran_faster-whisper-small.toml").exists()
+
+
+def test_a_file_that_does_not_match_its_hash_is_refused(hub: FakeHub, tmp_path: Path) -> None:
+    hub.corrupt.add("model.bin")
+    cache = tmp_path / "cache"
+    result = models("pull", "Systran/faster-whisper-small", cache=cache, hub=hub.url)
+    assert result.returncode == 1
+    assert "model.bin" in result.stderr and "does not match the hub's hash" in result.stderr
+    assert not (cache / "models.d").exists() or not list((cache / "models.d").glob("*.toml"))
+
+
+def test_a_new_model_gets_a_new_entry_with_free_aliases(hub: FakeHub, tmp_path: Path) -> None:
+    hub.repos["Systran/faster-whisper-large-v3"] = hub.repos["Systran/faster-whisper-small"]
+    cache = tmp_path / "cache"
+    assert models("pull", "large-v3", cache=cache, hub=hub.url).returncode == 0, hub.requests
+    fragment = tomllib.loads((cache / "models.d" / "systran_faster-whisper-large-v3.toml").read_text())
+    entry = fragment["models"]["systran/faster-whisper-large-v3"]
+    assert entry["task"] == "transcription"
+    assert entry["aliases"] == ["Systran/faster-whisper-large-v3", "whisper-large-v3", "large-v3"]
+
+
+def test_no_network_and_unknown_names_say_so(tmp_path: Path) -> None:
+    offline = models("pull", "en_US-amy-medium", cache=tmp_path / "cache")
+    assert offline.returncode == 1
+    assert "network is unreachable" in offline.stderr and "models import" in offline.stderr
+    unknown = models("pull", "whisper-gigantic", cache=tmp_path / "cache")
+    assert unknown.returncode == 1 and "not a name this server knows" in unknown.stderr
+    assert models("remove", "whisper-1", cache=tmp_path / "cache").returncode == 1
+    assert models("nonsense", cache=tmp_path / "cache").returncode == 2
