@@ -92,6 +92,8 @@ def _verify_into(bundle: Path, staging: Path) -> dict[str, Any]:
             expected = {f["path"]: (entry, f) for entry in manifest["entries"] for f in entry["files"]}
             seen: set[str] = set()
             for member in tar:
+                if member.offset == first.offset:
+                    continue  # the manifest, read above
                 if member.name not in expected or not member.isfile():
                     raise BundleError(f"{bundle}: {member.name}: not listed in the manifest")
                 entry, file = expected[member.name]

@@ -57,7 +57,9 @@ def inventory(registry: Registry, cache_dir: Path) -> list[Item]:
         if entry.source is None:
             usable = sorted(n for n, m in registry.voice_map.items() if m.choose(present).voice in present)
             state: State = "installed" if usable else "not downloaded"
-            items.append(Item(slug, "synthesis", entry.aliases, "voices", state, 0, ", ".join(usable) or "-"))
+            spoken = sorted({registry.voice_map[n].choose(present).voice for n in usable})
+            names = f"{len(usable)} names on {', '.join(spoken)}" if usable else "-"
+            items.append(Item(slug, "synthesis", entry.aliases, "voices", state, 0, names))
             continue
         check = _checked(entry.source, slug, cache_dir)
         english = any(n.endswith(".en") for n in (slug, *entry.aliases))

@@ -122,8 +122,11 @@ def is_installed(source: Source, name: str, cache_dir: Path) -> bool:
             folder = source.path if source.path.is_dir() else source.path.parent
             return source.path.exists() and all((folder / file).is_file() for file in source.sha256)
         if source.hub is not None:
-            _snapshot(source, name, cache_dir, allow_download=False)
-            return True
+            # The hub library's cache layout (models--ORG--NAME/snapshots/REV), looked at without
+            # importing the library: this runs for every hub entry at every start.
+            folder = cache_dir / "hub" / f"models--{source.hub.replace('/', '--')}" / "snapshots"
+            snapshots = [p for p in folder.iterdir() if p.is_dir()] if folder.is_dir() else []
+            return any(all((p / f).exists() for f in source.hub_files) for p in snapshots)
         for pieces in source.files.values():
             for piece in pieces:
                 _package_file(piece, name)

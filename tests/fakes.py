@@ -166,6 +166,8 @@ class FakeEngines:
     loads: list[str] = field(default_factory=list)
     absent: frozenset[str] = frozenset()
     """Model slugs or voice names that are not installed."""
+    speakers: dict[str, int] = field(default_factory=dict)
+    """Voice name -> number of speakers, for multi-speaker voices (1 otherwise)."""
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
         self._load(entry.slug)
@@ -173,7 +175,7 @@ class FakeEngines:
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
         self._load(voice.name)
-        return FakeSynthesizer(gate=self.gate)
+        return FakeSynthesizer(gate=self.gate, num_speakers=self.speakers.get(voice.name, 1))
 
     def installed(self, registry: Registry) -> Installed:
         """Everything but the hub entries (never downloaded here) and the `absent` ones."""

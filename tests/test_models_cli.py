@@ -4,6 +4,7 @@ to a machine with no network as a bundle. Nothing here reaches the internet."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,7 @@ def hub_only(document: dict[str, Any]) -> None:
 
 def cli_env(cache: Path, hub: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AUDIO_", "HF_"))}
+    cache.parent.mkdir(parents=True, exist_ok=True)
     registry = write_registry(cache.parent, hub_only) if not (cache.parent / "models.toml").exists() else None
     return {
         **base,
@@ -141,3 +143,68 @@ def test_no_network_and_unknown_names_say_so(tmp_path: Path) -> None:
     assert unknown.returncode == 1 and "not a name this server knows" in unknown.stderr
     assert models("remove", "whisper-1", cache=tmp_path / "cache").returncode == 1
     assert models("nonsense", cache=tmp_path / "cache").returncode == 2
+
+
+@pytest.fixture(scope="module")
+def bundled_once(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """whisper-small pulled from the stand-in hub and bundled, once for the module."""
+    folder = tmp_path_factory.mktemp("bundled")
+    fake = FakeHub(repos={"Systran/faster-whisper-small": whisper_repo(random_whisper(folder / "small"))})
+    server = start(fake)
+    try:
+        assert models("pull", "small", cache=folder / "cache", hub=fake.url).returncode == 0
+    finally:
+        server.shutdown()
+        server.server_close()
+    out = folder / "small.tar"
+    result = models("bundle", str(out), "whisper-small", cache=folder / "cache")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture()
+def small_bundle(bundled_once: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "small.tar"
+    shutil.copyfile(bundled_once, copy)
+    return copy
+
+
+def test_a_bundle_imports_into_an_empty_cache_with_no_network(small_bundle: Path, tmp_path: Path) -> None:
+    other = tmp_path / "elsewhere" / "cache"
+    result = models("import", str(small_bundle), cache=other)
+    assert result.returncode == 0, result.stderr
+    assert (other / "models" / "systran_faster-whisper-small" / "model.bin").stat().st_size == 24 * 1024 * 1024
+    row = next(line for line in models("list", cache=other).stdout.splitlines() if line.startswith("systran/"))
+    assert " installed " in row
+
+
+def _flip_byte_inside(bundle: Path, member: str) -> None:
+    import tarfile
+
+    with tarfile.open(bundle) as tar:
+        offset = tar.getmember(member).offset_data + 1000
+    with open(bundle, "r+b") as f:
+        f.seek(offset)
+        byte = f.read(1)
+        f.seek(offset)
+        f.write(bytes([byte[0] ^ 0x01]))
+
+
+def test_a_bundle_with_one_flipped_byte_is_refused(small_bundle: Path, tmp_path: Path) -> None:
+    _flip_byte_inside(small_bundle, "files/systran_faster-whisper-small/model.bin")
+    other = tmp_path / "elsewhere" / "cache"
+    result = models("import", str(small_bundle), cache=other)
+    assert result.returncode == 1
+    assert "files/systran_faster-whisper-small/model.bin: does not match the manifest" in result.stderr
+    assert not list((other / "models.d").glob("*.toml")) if (other / "models.d").exists() else True
+    assert not (other / "models" / "systran_faster-whisper-small").exists()
+
+
+def test_a_truncated_bundle_is_refused(small_bundle: Path, tmp_path: Path) -> None:
+    data = small_bundle.read_bytes()
+    small_bundle.write_bytes(data[: len(data) // 2])
+    result = models("import", str(small_bundle), cache=tmp_path / "elsewhere" / "cache")
+    assert result.returncode == 1 and "truncated" in result.stderr, result.stderr
+    not_a_bundle = tmp_path / "notes.tar"
+    not_a_bundle.write_bytes(b"hello" * 100)
+    assert models("import", str(not_a_bundle), cache=tmp_path / "elsewhere" / "cache").returncode == 1
