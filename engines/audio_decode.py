@@ -61,8 +61,10 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
     except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
         raise UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})") from exc
     finally:
-        # PyAV's resampler graphs are only freed by a collection (faster-whisper #390).
-        gc.collect()
+        # PyAV's resampler graphs are reference cycles, freed only by a collection (faster-whisper
+        # #390). They are young, so the young generations suffice: a full collection costs tens of
+        # milliseconds in a server process with a large heap, all of it holding the GIL.
+        gc.collect(1)
     if not pieces:
         raise UndecodableAudio("the file holds no audio samples")
     audio = np.concatenate(pieces).astype(np.float32, copy=False)

@@ -144,6 +144,13 @@ class ModelLoader:
         with self._slots_lock:
             return {k: s.load_seconds for k, s in self._slots.items() if s.value is not None}
 
+    def forget(self, prefix: str) -> None:
+        """Drop the loaded engines whose key starts with `prefix` (a model removed at run time); one in
+        use stays with the request that holds it."""
+        with self._slots_lock:
+            for key in [k for k in self._slots if k.startswith(prefix)]:
+                del self._slots[key]
+
     def unload_idle(self, now: float | None = None) -> list[str]:
         """Drop engines unused for longer than their model's `idle_unload_s` (0: never)."""
         now = time.monotonic() if now is None else now

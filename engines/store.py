@@ -8,7 +8,7 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +57,16 @@ def remove(cache_dir: Path, name: str) -> bool:
     return found
 
 
-def pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any]) -> Path:
+Progress = Callable[[str, int, int | None], None]
+"""Told (file, bytes so far, bytes in all) as a pull goes."""
+
+
+def pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any], progress: Progress | None = None) -> Path:
     """Fetch `spec` from the hub (or the mirror in HF_ENDPOINT), check every file against the hash the
     hub gives for it, and install it. Partial files are kept in a staging folder, so pulling again
     after an interruption resumes where it stopped."""
     try:
-        return _pull(spec, cache_dir, entry)
+        return _pull(spec, cache_dir, entry, progress)
     except ModelSourceError:
         raise
     except Exception as exc:
@@ -70,7 +74,7 @@ def pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any]) -> Path:
         raise ModelSourceError(failed_pull(spec.name, spec.repo, exc)) from exc
 
 
-def _pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any]) -> Path:
+def _pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any], progress: Progress | None) -> Path:
     from huggingface_hub import HfApi
 
     staging = cache_dir / MODELS / f".pull-{safe_name(spec.name)}"
@@ -90,7 +94,7 @@ def _pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any]) -> Path:
     ready = Path(tempfile.mkdtemp(dir=cache_dir / MODELS, prefix=f".ready-{safe_name(spec.name)}-"))
     try:
         for file in files:
-            fetched = _download(spec.repo, file, revision, staging)
+            fetched = _download(spec.repo, file, revision, staging, progress)
             shutil.move(fetched, ready / Path(file).name)
         path = install(cache_dir, "models" if spec.kind == "model" else "voices", spec.name, entry, ready)
     except BaseException:
@@ -100,7 +104,7 @@ def _pull(spec: PullSpec, cache_dir: Path, entry: Mapping[str, Any]) -> Path:
     return path
 
 
-def _download(repo: str, file: str, revision: str | None, staging: Path) -> Path:
+def _download(repo: str, file: str, revision: str | None, staging: Path, progress: Progress | None) -> Path:
     """One file, into `staging/FILE.part` first: what a stopped pull left there is kept, and the next
     pull asks only for the rest. The hub's hash for the file is checked before it is handed back."""
     import httpx
@@ -131,9 +135,13 @@ def _download(repo: str, file: str, revision: str | None, staging: Path) -> Path
                     disable=are_progress_bars_disabled(),
                 )
                 with bar, open(part, "ab" if resumed else "wb") as out:
+                    done = resumed
                     for chunk in reply.iter_bytes(1 << 20):
                         out.write(chunk)
                         bar.update(len(chunk))
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(file, done, metadata.size)
         except httpx.TransportError:
             if attempt == 3:
                 raise
@@ -164,6 +172,21 @@ def _check_against_hub(path: Path, etag: str | None, file: str, repo: str) -> No
             f"{repo}/{file}: the downloaded file does not match the hub's hash ({actual} != {tag}); "
             "it was deleted, pull again"
         )
+
+
+def entry_for(spec: PullSpec, document: dict[str, Any]) -> dict[str, Any]:
+    """The registry entry a pull writes: the one models.toml already has for it (with a new source),
+    or a new one whose aliases are only those still free."""
+    table = "models" if spec.kind == "model" else "voices"
+    known = document.get(table, {}).get(spec.name)
+    if known is not None:
+        return {k: v for k, v in known.items() if k != "source"}
+    if spec.kind == "voice":
+        return {}
+    models = document.get("models", {})
+    taken = set(models) | {a for body in models.values() for a in body.get("aliases", [])}
+    aliases = [a for a in (spec.repo, *spec.aliases) if a not in taken and a != spec.name]
+    return {"task": "transcription", "description": spec.description, "aliases": aliases}
 
 
 def _write_atomically(path: Path, text: str) -> None:

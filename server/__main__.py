@@ -6,6 +6,7 @@ import argparse
 import logging
 import math
 import sys
+from collections.abc import Mapping
 
 from engines.registry import RegistryError, load_registry
 from engines.sources import ModelSourceError, materialize
@@ -13,7 +14,8 @@ from server import models_cli
 from server.config import ConfigError, Settings
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    """Run a command; `env` stands in for the process environment (the AUDIO_* settings)."""
     parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
     sub = parser.add_subparsers(dest="command")
     serve = sub.add_parser("serve", help="run the HTTP server (the default)")
@@ -34,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(["serve", *(argv if argv is not None else sys.argv[1:])])
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(env)
         if args.command == "check":
             from server.check import check
 

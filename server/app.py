@@ -24,6 +24,7 @@ from server.cancel import ClientGone
 from server.config import Settings
 from server.core import Core
 from server.errors import ApiError
+from server.management import Management
 from server.metrics import Metrics, RequestMetrics
 from server.requestlog import RequestLog
 from server.surfaces import on_api_error, on_client_gone, on_http_error
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         loader = ModelLoader(registry, engines)
         app.state.core = Core(settings, registry, loader, metrics)
+        app.state.management = Management(app.state.core)
         app.state.readiness = Readiness(preloaded=not settings.preload)
         idle_limits = [e.idle_unload_s for e in registry.models.values() if e.idle_unload_s > 0]
         tasks = [asyncio.create_task(_unload_idle(loader, min(idle_limits) / 2))] if idle_limits else []

@@ -45,7 +45,7 @@ class Core:
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()
         }
-        metrics.watch(self.admissions.values(), loader)
+        metrics.watch(self.admissions, loader)
         # One gate per device: every voice on the CPU shares the same cores.
         self._render_gates = {"cpu": PriorityGate(1), "cuda": PriorityGate(4)}
         # Streams hold a thread for their whole life; they get their own pool so that
@@ -53,6 +53,18 @@ class Core:
         self._stream_threads = anyio.CapacityLimiter(sum(a.concurrency for a in self.admissions.values()))
 
     # ------------------------------------------------------------ models
+
+    def reload(self, registry: Registry) -> None:
+        """Serve a changed registry: a model pulled or removed while the server runs. Models already
+        known keep their queues; new ones get theirs."""
+        for slug, entry in registry.models.items():
+            if slug not in self.admissions:
+                admission = Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
+                self.metrics.watch_admission(admission)
+                self.admissions[slug] = admission
+        self.loader.registry = registry
+        self.served = Served(registry, self.loader.engines.installed(registry), self.settings.allow_download)
+        self.registry = registry
 
     def model(self, slug: str, task: str) -> ModelEntry:
         entry = self.registry.resolve(slug)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -61,13 +61,16 @@ class Metrics:
         )
         self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
 
-    def watch(self, admissions: Iterable[Admission], loader: ModelLoader) -> None:
-        """Queue depth and waits from the admission queues, load times from the loader."""
-        admissions = list(admissions)
+    def watch(self, admissions: Mapping[str, Admission], loader: ModelLoader) -> None:
+        """Queue depth and waits from the admission queues (read live: models added at run time count
+        too, once `watch_admission` is called for them), load times from the loader."""
         self.registry.register(_AdmissionCollector(admissions))
-        for admission in admissions:
-            admission.on_wait = self._waited
+        for admission in admissions.values():
+            self.watch_admission(admission)
         loader.on_load = self._model_loaded
+
+    def watch_admission(self, admission: Admission) -> None:
+        admission.on_wait = self._waited
 
     def _model_loaded(self, key: str, seconds: float) -> None:
         self.model_load.labels(model=key).set(seconds)
@@ -87,13 +90,13 @@ class Metrics:
 class _AdmissionCollector(Collector):
     """Queue depth and running requests, read from the admission queues at scrape time."""
 
-    def __init__(self, admissions: list[Admission]) -> None:
+    def __init__(self, admissions: Mapping[str, Admission]) -> None:
         self.admissions = admissions
 
     def collect(self) -> Iterable[GaugeMetricFamily]:
         queued = GaugeMetricFamily("audio_queue_depth", "Requests waiting for a model slot", labels=["model"])
         active = GaugeMetricFamily("audio_active_requests", "Requests running on a model", labels=["model"])
-        for admission in self.admissions:
+        for admission in list(self.admissions.values()):
             queued.add_metric([admission.name], admission.queued)
             active.add_metric([admission.name], admission.active)
         return [queued, active]

@@ -90,7 +90,7 @@ def _pull(name: str, settings: Settings) -> int:
     started = time.monotonic()
     document, _ = load_document(settings.models_path, settings.overlay_dirs)
     try:
-        path = store.pull(spec, settings.cache_dir, _entry_for(spec, document))
+        path = store.pull(spec, settings.cache_dir, store.entry_for(spec, document))
         # The fragment must leave the registry valid (aliases not taken twice, say).
         load_registry(settings.models_path, settings.overlay_dirs)
     except (ModelSourceError, RegistryError) as exc:
@@ -98,21 +98,6 @@ def _pull(name: str, settings: Settings) -> int:
         return 1
     print(f"ok  {spec.name}: pulled from {spec.repo} into {path} in {time.monotonic() - started:.1f} s")
     return 0
-
-
-def _entry_for(spec: catalog.PullSpec, document: dict[str, Any]) -> dict[str, Any]:
-    """The registry entry a pull writes: the one models.toml already has for it (with a new source),
-    or a new one whose aliases are only those still free."""
-    table = "models" if spec.kind == "model" else "voices"
-    known = document.get(table, {}).get(spec.name)
-    if known is not None:
-        return {k: v for k, v in known.items() if k != "source"}
-    if spec.kind == "voice":
-        return {}
-    models = document.get("models", {})
-    taken = set(models) | {a for body in models.values() for a in body.get("aliases", [])}
-    aliases = [a for a in (spec.repo, *spec.aliases) if a not in taken and a != spec.name]
-    return {"task": "transcription", "description": spec.description, "aliases": aliases}
 
 
 def _bundle(out: Path, names: list[str], registry: Registry, settings: Settings) -> int:

@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from engines.registry import ModelEntry
-from server import handlers, render
+from server import handlers, management, render
 from server.core import Core
 from server.errors import model_not_found
 
@@ -29,12 +29,17 @@ async def list_models(request: Request) -> JSONResponse:
 
 
 async def retrieve_model(request: Request) -> JSONResponse:
+    """One entry with its state, and the progress of a pull of it (`POST /v1/models/{id}`), if any."""
     core: Core = request.app.state.core
     slug = request.path_params["model"]
-    entry = core.registry.resolve(slug)
-    if entry is None:
+    job = request.app.state.management.job(slug)
+    entry = core.registry.resolve(slug) or (core.registry.resolve(job.slug) if job is not None else None)
+    if entry is None and job is None:
         raise model_not_found(slug)
-    return JSONResponse({"status": "ok", "data": _model(core, entry)})
+    data = _model(core, entry) if entry is not None else {"id": job.slug, "state": "not downloaded"}
+    if job is not None:
+        data["pull"] = job.view()
+    return JSONResponse({"status": "ok", "data": data})
 
 
 def _model(core: Core, entry: ModelEntry) -> dict[str, Any]:
@@ -57,4 +62,6 @@ routes = [
     Route("/v1/inference/audio/synthesize", synthesize, methods=["POST"]),
     Route("/v1/models", list_models, methods=["GET"]),
     Route("/v1/models/{model:path}", retrieve_model, methods=["GET"]),
+    Route("/v1/models/{model:path}", management.pull, methods=["POST"]),
+    Route("/v1/models/{model:path}", management.remove, methods=["DELETE"]),
 ]

@@ -19,6 +19,8 @@ import httpx
 import pytest
 import tomli_w
 from fakes import LOOPBACK_TLS, FakeEngines, FastServer, free_port, start_fast_server
+from hub import FakeHub, random_whisper, whisper_repo
+from hub import start as start_hub
 
 from server.config import Settings
 
@@ -194,3 +196,14 @@ def fast_server_with(tmp_path: Path, _stopping: list[FastServer]) -> Iterator[Ca
     for running in started:
         running.stop(wait=False)
     _stopping.extend(started)
+
+
+@pytest.fixture()
+def hub(tmp_path: Path) -> Iterator[FakeHub]:
+    """The hub stand-in on loopback, holding a Whisper-shaped `Systran/faster-whisper-small`."""
+    fake = FakeHub(repos={"Systran/faster-whisper-small": whisper_repo(random_whisper(tmp_path / "small"))})
+    server = start_hub(fake)
+    yield fake
+    fake.release.set()
+    server.shutdown()
+    server.server_close()

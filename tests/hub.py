@@ -14,6 +14,9 @@ import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
+
+import numpy as np
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LARGE = (".bin", ".onnx")
@@ -101,3 +104,19 @@ def whisper_repo(folder: Path) -> dict[str, bytes]:
     """A CTranslate2 Whisper model's files, as a hub repository holds them."""
     files = {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
     return {**files, "README.md": b"# a model card\n", ".gitattributes": b"*.bin filter=lfs\n"}
+
+
+def random_whisper(folder: Path) -> Path:
+    """Files shaped like a CTranslate2 Whisper model (enough for pulling; nothing loads them)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(3)
+    (folder / "model.bin").write_bytes(rng.bytes(24 * 1024 * 1024))
+    for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+        (folder / name).write_bytes(f'{{"name": "{name}"}}'.encode())
+    return folder
+
+
+def hub_only(document: dict[str, Any]) -> None:
+    """The shipped registry less its packaged models and voices: these tests need no model package."""
+    document["models"] = {"systran/faster-whisper-small": document["models"]["systran/faster-whisper-small"]}
+    document["voices"], document["voice_map"] = {}, {}
