@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from engines.loader import EngineFactory, ModelFiles, ModelLoader
 from engines.registry import load_registry
-from server import native, openai_api
+from server import native, openai_api, pages
 from server.auth import BearerAuth
 from server.cancel import ClientGone
 from server.config import Settings
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *native.routes,
             *openai_api.routes,
+            *pages.routes(),
         ],
         middleware=[
             Middleware(RequestLog),

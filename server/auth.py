@@ -10,7 +10,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.errors import ApiError
 from server.surfaces import error_response
 
-OPEN_PATHS = frozenset({"/health", "/ready"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/", "/docs", "/openapi.json"})
+"""Paths anyone may read: probes, and the pages (which send the key they are given with each call)."""
+OPEN_PREFIXES = ("/static/", "/docs/assets/")
 
 
 class BearerAuth:
@@ -20,7 +22,12 @@ class BearerAuth:
         self.digests = tuple(hashlib.sha256(k.encode()).digest() for k in keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.digests or scope["path"] in OPEN_PATHS:
+        if (
+            scope["type"] != "http"
+            or not self.digests
+            or scope["path"] in OPEN_PATHS
+            or scope["path"].startswith(OPEN_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         if not self._valid(_bearer(scope)):
