@@ -1,0 +1,118 @@
+"""The try-it page in a real browser: Debian's Chromium, driven headless by Playwright, against a real
+server on the embedded models. Skipped, with the reason, where Chromium or Playwright is missing."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import soundfile as sf
+from conftest import CLIPS, clip_path
+from wer import wer
+
+from engines.audio_decode import decode
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+pytestmark = [
+    pytest.mark.models,
+    pytest.mark.browser,
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium)"),
+]
+JFK = "jfk_ask_not.flac"
+
+
+@pytest.fixture(scope="module")
+def microphone(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the fake microphone hears: the JFK clip, as the 16-bit WAV Chromium reads for it."""
+    path = tmp_path_factory.mktemp("mic") / "jfk.wav"
+    sf.write(path, decode(clip_path(JFK)), 16000, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(microphone: Path) -> Iterator[Any]:
+    with playwright_api.sync_playwright() as p:
+        launched = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+                "--use-fake-ui-for-media-stream",
+                "--use-fake-device-for-media-stream",
+                f"--use-file-for-fake-audio-capture={microphone}",
+            ],
+        )
+        yield launched
+        launched.close()
+
+
+@pytest.fixture()
+def page(browser: Any, base_url: str) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1100, "height": 1400})
+    context.grant_permissions(["microphone"])
+    opened = context.new_page()
+    opened.goto(base_url + "/")
+    opened.wait_for_function("document.getElementById('s-voice').options.length > 0")
+    yield opened
+    context.close()
+
+
+def test_an_uploaded_clip_shows_its_transcript(page: Any, tmp_path: Path) -> None:
+    page.set_input_files("#audio-file", str(clip_path(JFK)))
+    page.check("#t-words")
+    page.click("#transcribe")
+    page.wait_for_selector("#t-text .word", timeout=120_000)
+    text = page.inner_text("#t-text")
+    assert wer(CLIPS[JFK]["reference_text"], text) <= 0.2, text
+    assert page.inner_text("#t-lang") == "en"
+    assert float(page.inner_text("#t-duration")) == pytest.approx(11.0, abs=0.1)
+    assert page.locator("#t-segments-table tbody tr").count() >= 1
+    # The README's docs/page.png is this screenshot.
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
+
+
+def test_the_streamed_transcript_arrives_live(page: Any) -> None:
+    page.set_input_files("#audio-file", str(clip_path(JFK)))
+    page.select_option("#t-format", "json")
+    page.check("#t-stream")
+    page.click("#transcribe")
+    page.wait_for_function("document.getElementById('t-text').textContent.length > 40", timeout=120_000)
+    assert wer(CLIPS[JFK]["reference_text"], page.inner_text("#t-text")) <= 0.2
+
+
+def test_recording_from_the_microphone_is_transcribed(page: Any) -> None:
+    page.click("#record")
+    page.wait_for_function("document.getElementById('record-state').textContent === 'recording…'")
+    page.wait_for_timeout(6000)  # the fake microphone plays the clip in real time
+    page.click("#record")
+    page.wait_for_function("document.getElementById('t-text').textContent.trim().length > 10", timeout=120_000)
+    assert "recording" in page.inner_text("#record-state")
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "wav"])
+def test_synthesized_speech_plays_to_the_end(page: Any, response_format: str) -> None:
+    page.fill("#s-input", "The page speaks. It plays to the end.")
+    page.select_option("#s-format", response_format)
+    page.click("#speak")
+    page.wait_for_function("document.getElementById('s-audio').ended === true", timeout=60_000)
+    assert (
+        page.get_attribute("#s-download", "download")
+        == f"speech.{'ogg' if response_format == 'opus' else response_format}"
+    )
+
+
+def test_an_empty_input_shows_the_apis_message(page: Any) -> None:
+    page.fill("#s-input", "")
+    assert page.inner_text("#s-count").startswith("0 / 4096")
+    page.click("#speak")
+    page.wait_for_selector("#s-error:not([hidden])")
+    assert "'input' is empty" in page.inner_text("#s-error")
