@@ -76,6 +76,10 @@ def test_an_uploaded_clip_shows_its_transcript(page: Any, tmp_path: Path) -> Non
     assert page.inner_text("#t-lang") == "en"
     assert float(page.inner_text("#t-duration")) == pytest.approx(11.0, abs=0.1)
     assert page.locator("#t-segments-table tbody tr").count() >= 1
+    # Playing the audio highlights the word being spoken.
+    page.wait_for_function("document.getElementById('t-audio').readyState >= 1")
+    page.evaluate("() => { document.getElementById('t-audio').currentTime = 3.0; }")
+    page.wait_for_function("document.querySelectorAll('#t-text .word.now').length === 1")
     # The README's docs/page.png is this screenshot.
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
 

@@ -202,7 +202,10 @@ function render(data) {
 function highlightWord() {
   const now = $("t-audio").currentTime;
   for (const span of $("t-text").querySelectorAll(".word")) {
-    span.classList.toggle("now", now >= Number(span.dataset.start) && now < Number(span.dataset.end));
+    // A word stays lit through the pause after it, until the next one starts.
+    const next = span.nextElementSibling;
+    const until = next ? Number(next.dataset.start) : Number(span.dataset.end);
+    span.classList.toggle("now", now >= Number(span.dataset.start) && now < Math.max(until, Number(span.dataset.end)));
   }
 }
 
@@ -315,6 +318,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("record").addEventListener("click", toggleRecording);
   $("transcribe-form").addEventListener("submit", transcribe);
   $("t-audio").addEventListener("timeupdate", highlightWord);
+  $("t-audio").addEventListener("seeked", highlightWord);
   for (const button of document.querySelectorAll("[data-download]")) {
     button.addEventListener("click", () => download(button.dataset.download));
   }
