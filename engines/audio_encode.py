@@ -34,18 +34,35 @@ FORMATS: dict[str, AudioFormat] = {
 # (container, codec, muxer options) for the formats PyAV encodes.
 _PYAV = {
     "mp3": ("mp3", "libmp3lame", {}),
-    # Ogg pages default to one second; 20 ms pages let each sentence leave at once.
-    "opus": ("ogg", "libopus", {"page_duration": "20000"}),
+    # Ogg pages default to one second; 60 ms pages let each sentence leave at once, at ~4 kbps
+    # of page headers (20 ms pages cost 11 kbps, a third of the audio itself).
+    "opus": ("ogg", "libopus", {"page_duration": "60000"}),
     "aac": ("adts", "aac", {}),
     "flac": ("flac", "flac", {}),
 }
 
 
+@dataclass(frozen=True)
+class Bitrates:
+    """Kilobits per second of the lossy formats. At 24 kHz, MP3 is MPEG-2 Layer III: 64 kbps CBR is
+    transparent for speech there; Opus is VBR, whose speech sweet spot is 24-32 kbps; AAC is AAC-LC."""
+
+    mp3: int = 64
+    opus: int = 32
+    aac: int = 64
+
+
+# Codec options: constant bit rate for MP3 (players estimate lengths from it), VBR for Opus, tuned
+# for speech.
+_CODEC_OPTIONS = {"mp3": {}, "opus": {"vbr": "on", "application": "voip"}, "aac": {}, "flac": {}}
+
+
 class Encoder:
     """Resample to 24 kHz and encode chunk by chunk; `push` and `finish` return ready bytes."""
 
-    def __init__(self, format_name: str, input_rate: int) -> None:
+    def __init__(self, format_name: str, input_rate: int, bitrates: Bitrates | None = None) -> None:
         self.format = FORMATS[format_name]
+        bitrates = bitrates or Bitrates()
         self._resampler = (
             soxr.ResampleStream(input_rate, OUTPUT_RATE, 1, dtype="float32") if input_rate != OUTPUT_RATE else None
         )
@@ -53,7 +70,15 @@ class Encoder:
         self._header_pending = format_name == "wav"
         if format_name in _PYAV:
             container, codec, options = _PYAV[format_name]
-            self._codec = _PyAVCodec(container, codec, options, seekable=not self.format.streamable)
+            kbps = getattr(bitrates, format_name, None)
+            self._codec = _PyAVCodec(
+                container,
+                codec,
+                options,
+                seekable=not self.format.streamable,
+                kbps=kbps,
+                codec_options=_CODEC_OPTIONS[format_name],
+            )
 
     def push(self, audio: np.ndarray) -> bytes:
         samples = self._resample(audio, last=False)
@@ -99,12 +124,24 @@ class _Sink:
 
 
 class _PyAVCodec:
-    def __init__(self, container: str, codec: str, options: dict[str, str], seekable: bool) -> None:
+    def __init__(
+        self,
+        container: str,
+        codec: str,
+        options: dict[str, str],
+        seekable: bool,
+        kbps: int | None = None,
+        codec_options: dict[str, str] | None = None,
+    ) -> None:
         # A seekable target lets FLAC write its total length into STREAMINFO at the end,
         # which libsndfile needs to read the file back; that is why FLAC is sent whole.
         self._target: io.BytesIO | _Sink = io.BytesIO() if seekable else _Sink()
         self._container = av.open(self._target, mode="w", format=container, options=options)
-        self._stream: av.AudioStream = self._container.add_stream(codec, rate=OUTPUT_RATE, layout="mono")  # type: ignore[assignment]
+        self._stream: av.AudioStream = self._container.add_stream(  # type: ignore[assignment]
+            codec, rate=OUTPUT_RATE, layout="mono", options=codec_options or {}
+        )
+        if kbps is not None:
+            self._stream.codec_context.bit_rate = kbps * 1000
         self._pts = 0
 
     def encode(self, pcm: np.ndarray) -> bytes:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import numpy as np
 
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.audio_encode import FORMATS, Encoder
@@ -313,9 +314,11 @@ def speak_local(engines: LocalEngines, text: str, format_name: str) -> Timing:
 
 def local_speech(engines: LocalEngines, text: str, format_name: str) -> Iterator[bytes]:
     """What the server's speech job does, minus the render gate and the HTTP stream."""
-    encoder = Encoder(format_name, engines.voice.sample_rate)
-    for sentence in engines.voice.sentences(text):
-        yield encoder.push(engines.voice.render(sentence, engines.settings))
+    rate = engines.voice.sample_rate
+    encoder = Encoder(format_name, rate)
+    for piece in engines.voice.pieces(text):
+        audio = engines.voice.render(piece.phonemes, engines.settings)
+        yield encoder.push(np.concatenate([audio, np.zeros(int(rate * piece.pause_after_s), np.float32)]))
     yield encoder.finish()
 
 

@@ -36,6 +36,13 @@ class Settings:
     """'text' or 'json': one line per request either way."""
     keep_alive_s: float = 5.0
     """How long an idle keep-alive connection stays open."""
+    sentence_pause_s: float = 0.2
+    """Silence between synthesized sentences (divided by the speed)."""
+    paragraph_pause_s: float = 0.6
+    """Silence at a paragraph break (a blank line in the input)."""
+    mp3_kbps: int = 64
+    opus_kbps: int = 32
+    aac_kbps: int = 64
 
     @property
     def overlay_dirs(self) -> tuple[Path, Path]:
@@ -73,6 +80,11 @@ class Settings:
             cors_origins=tuple(o.strip() for o in env.get("AUDIO_CORS_ORIGINS", "").split(",") if o.strip()),
             log_format=log_format,
             keep_alive_s=read.number("AUDIO_KEEP_ALIVE_S", d.keep_alive_s, minimum=0.1),
+            sentence_pause_s=read.number("AUDIO_SENTENCE_PAUSE_S", d.sentence_pause_s, minimum=0),
+            paragraph_pause_s=read.number("AUDIO_PARAGRAPH_PAUSE_S", d.paragraph_pause_s, minimum=0),
+            mp3_kbps=read.integer("AUDIO_MP3_KBPS", d.mp3_kbps, minimum=8),
+            opus_kbps=read.integer("AUDIO_OPUS_KBPS", d.opus_kbps, minimum=6),
+            aac_kbps=read.integer("AUDIO_AAC_KBPS", d.aac_kbps, minimum=16),
         )
 
 

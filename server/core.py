@@ -12,10 +12,10 @@ import anyio
 import numpy as np
 
 from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
-from engines.audio_encode import FORMATS
+from engines.audio_encode import FORMATS, Bitrates
 from engines.loader import ModelLoader, place
 from engines.registry import ModelEntry, Registry
-from engines.synthesizer import Synthesizer, VoiceSettings
+from engines.synthesizer import Pauses, Synthesizer, VoiceSettings
 from engines.text import speakable
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server import requestlog
@@ -219,12 +219,13 @@ class Core:
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
         spoken = speakable(text)
-        sentences = await run_blocking(lambda: synthesizer.sentences(spoken))
-        if not sentences:
+        pauses = Pauses(self.settings.sentence_pause_s, self.settings.paragraph_pause_s)
+        pieces = await run_blocking(lambda: synthesizer.pieces(spoken, pauses))
+        if not pieces:
             raise bad_request("empty_input", "'input' has nothing to speak (only punctuation or symbols)", "input")
         job = SpeechJob(
             synthesizer=synthesizer,
-            sentences=sentences,
+            pieces=pieces,
             settings=VoiceSettings(
                 speaker_id=mapping.speaker_id,
                 length_scale=mapping.length_scale,
@@ -233,6 +234,7 @@ class Core:
             ),
             speed=request.speed,
             format_name=audio_format.name,
+            bitrates=Bitrates(self.settings.mp3_kbps, self.settings.opus_kbps, self.settings.aac_kbps),
             gate=self._render_gates[self.loader.synthesis_device(entry)],
             cancel=cancel,
             in_use=self.loader.in_use,

@@ -7,8 +7,10 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 
-from engines.audio_encode import Encoder
-from engines.synthesizer import Synthesizer, VoiceSettings
+import numpy as np
+
+from engines.audio_encode import Bitrates, Encoder
+from engines.synthesizer import Piece, Synthesizer, VoiceSettings
 from server.cancel import Cancellation
 from server.gate import PriorityGate
 
@@ -16,25 +18,30 @@ from server.gate import PriorityGate
 @dataclass
 class SpeechJob:
     synthesizer: Synthesizer
-    sentences: list[list[str]]
+    pieces: list[Piece]
     settings: VoiceSettings
     speed: float
     format_name: str
+    bitrates: Bitrates
     gate: PriorityGate
     cancel: Cancellation
     in_use: Callable[[object], AbstractContextManager[None]]
     audio_seconds: float = 0.0
 
     def run(self, stop: threading.Event) -> Iterator[bytes]:
-        encoder = Encoder(self.format_name, self.synthesizer.sample_rate)
-        for index, sentence in enumerate(self.sentences):
+        rate = self.synthesizer.sample_rate
+        encoder = Encoder(self.format_name, rate, self.bitrates)
+        for index, piece in enumerate(self.pieces):
             if stop.is_set():
                 return
             self.cancel.check()
-            # The sentence index is the priority: every stream's first sentence goes first.
+            # The piece's index is the priority: every stream's first piece goes first.
             with self.in_use(self.synthesizer), self.gate.hold(priority=index):
-                audio = self.synthesizer.render(sentence, self.settings, self.speed)
-            self.audio_seconds += len(audio) / self.synthesizer.sample_rate
+                audio = self.synthesizer.render(piece.phonemes, self.settings, self.speed)
+            if piece.pause_after_s:
+                # The pause between sentences keeps pace with the speech.
+                audio = np.concatenate([audio, np.zeros(int(rate * piece.pause_after_s / self.speed), np.float32)])
+            self.audio_seconds += len(audio) / rate
             data = encoder.push(audio)
             if data:
                 yield data

@@ -23,7 +23,7 @@ from engines.audio_decode import WHISPER_RATE
 from engines.inventory import Installed
 from engines.loader import Placement
 from engines.registry import ModelEntry, Registry, Source, VoiceEntry
-from engines.synthesizer import VoiceSettings
+from engines.synthesizer import Pauses, Piece, VoiceSettings
 from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions, Word
 from server.app import create_app
 from server.config import Settings
@@ -146,8 +146,9 @@ class FakeSynthesizer:
     sample_rate: int = 22050
     num_speakers: int = 1
 
-    def sentences(self, text: str) -> list[list[str]]:
-        return [list(s.strip()) for s in re.split(r"(?<=[.!?])\s+", text) if re.search(r"\w", s)]
+    def pieces(self, text: str, pauses: Pauses | None = None, quick_start: bool = True) -> list[Piece]:
+        """A sentence per piece, with no pauses, so that lengths add up simply."""
+        return [Piece(list(s.strip()), 0.0) for s in re.split(r"(?<=[.!?])\s+", text) if re.search(r"\w", s)]
 
     def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
         self.gate.passing()

@@ -95,7 +95,27 @@ def _centroid(samples: np.ndarray, rate: int) -> float:
     return float((spectrum * freqs).sum() / spectrum.sum())
 
 
-@pytest.mark.parametrize("speed", [0.5, 2.0])
+FIVE = (
+    "Good morning. The quarterly report is finished and ready for review. Sales rose in every region! "
+    "Would you like a copy sent to your office? Thank you, and have a pleasant day."
+)
+MIN_KBPS = {"mp3": 64, "aac": 60, "opus": 20}
+
+
+@pytest.mark.parametrize("response_format", ["mp3", "opus", "aac", "flac", "wav"])
+def test_peaks_stay_under_minus_1_dbfs_after_encoding(client: httpx.Client, response_format: str) -> None:
+    response = synthesize(client, input=FIVE, response_format=response_format)
+    decoded = read_audio(response.content)
+    peak_db = 20 * np.log10(float(np.abs(decoded.samples).max()))
+    assert -12 < peak_db <= -1.0, peak_db
+    if response_format in MIN_KBPS:
+        kbps = len(response.content) * 8 / decoded.duration / 1000
+        assert MIN_KBPS[response_format] <= kbps <= 80, kbps
+        if response_format == "opus":
+            assert kbps <= 36  # speech-sized VBR, page headers included
+
+
+@pytest.mark.parametrize("speed", [0.25, 0.5, 2.0, 3.0, 4.0])
 def test_speed_scales_duration_not_pitch(client: httpx.Client, speed: float, reference_seconds: float) -> None:
     normal = np.frombuffer(synthesize(client, response_format="pcm").content, "<i2").astype(np.float32)
     changed = np.frombuffer(synthesize(client, response_format="pcm", speed=speed).content, "<i2").astype(np.float32)
@@ -103,6 +123,21 @@ def test_speed_scales_duration_not_pitch(client: httpx.Client, speed: float, ref
     assert (len(changed) / 24000) / reference_seconds == pytest.approx(1 / speed, rel=0.12)
     # A resample would shift the spectrum by the speed factor; Piper's length scale does not.
     assert _centroid(changed, 24000) == pytest.approx(_centroid(normal, 24000), rel=0.25)
+
+
+@pytest.mark.parametrize("speed", [0.25, 0.5, 0.75, 1.5, 2.0, 3.0])
+def test_every_speed_stays_intelligible(client: httpx.Client, speed: float) -> None:
+    text = "Please call me back tomorrow morning about the train tickets."
+    audio = synthesize(client, input=text, response_format="wav", speed=speed).content
+    response = client.post(
+        "/v1/inference/audio/transcribe",
+        data={"model": "openai/whisper-1", "language": "en"},
+        files={"file": ("speech.wav", audio, "audio/wav")},
+    )
+    heard = response.json()["data"]["text"]
+    # Up to 2x Whisper base hears it all; at 3x it still gets most words. 4x (measured: about 0.8
+    # WER) is past what Whisper base can follow, so there only the length and pitch are held (above).
+    assert wer(text, heard) <= (0.2 if speed <= 2 else 0.5), heard
 
 
 def test_round_trip_through_transcription(client: httpx.Client) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 
 from engines.loader import ModelFiles, ModelLoader
 from engines.registry import load_registry
-from engines.synthesizer import QUICK_START_PHONEMES, Synthesizer, VoiceSettings
+from engines.stretch import stretch
+from engines.synthesizer import PEAK_LIMIT, Pauses, Synthesizer, VoiceSettings, speech_rms
 from server.config import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.models
@@ -21,37 +24,79 @@ def joe() -> Iterator[Synthesizer]:
     yield loader.synthesizer("en_US-joe-medium", registry.models["openai/tts-1"])
 
 
-def test_long_first_sentence_starts_with_a_short_piece(joe: Synthesizer) -> None:
-    text = "The committee met on Tuesday morning to review the quarterly results. Revenue grew again."
-    pieces = joe.sentences(text)
+def test_a_long_first_sentence_is_split_only_at_a_clause_break(joe: Synthesizer) -> None:
+    text = "Although it was late, we walked all the way to the station near the river. Then we rested."
+    pieces = joe.pieces(text)
     assert len(pieces) == 3
-    assert QUICK_START_PHONEMES <= len(pieces[0]) < 2 * QUICK_START_PHONEMES
-    assert pieces[0][-1] == " "  # cut between words, never inside one
-    assert joe.sentences(text, quick_start=False)[0] == pieces[0] + pieces[1]
+    assert pieces[0].phonemes[-1] == ","  # after the clause, not at some word
+    assert pieces[0].pause_after_s == 0.0  # the comma's own pause, nothing added
+    assert joe.pieces(text, quick_start=False)[0].phonemes == pieces[0].phonemes + pieces[1].phonemes
 
 
-def test_clause_punctuation_is_preferred(joe: Synthesizer) -> None:
-    pieces = joe.sentences("Although it was late, we walked all the way to the station near the river.")
-    assert "".join(pieces[0]).endswith(",")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The library closes at half past six on Thursdays and Fridays during the summer months.",
+        "Please bring the blue folder to the second floor meeting room before noon tomorrow.",
+    ],
+)
+def test_no_split_lands_at_a_plain_word_boundary(joe: Synthesizer, text: str) -> None:
+    pieces = joe.pieces(text)
+    assert len(pieces) == 1, ["".join(p.phonemes) for p in pieces]
+    for piece in joe.pieces(text + " " + text.replace(" and ", ", and ")):
+        assert piece.phonemes[-1] in {",", ";", ":", ".", "!", "?", "—", "–"}, "".join(piece.phonemes)
+
+
+def test_pauses_follow_sentences_and_paragraphs(joe: Synthesizer) -> None:
+    pieces = joe.pieces("One short line. Another one.\n\nA new paragraph here. The end.", Pauses(0.25, 0.7))
+    assert [p.pause_after_s for p in pieces] == [0.25, 0.7, 0.25, 0.0]
 
 
 def test_short_sentences_stay_whole(joe: Synthesizer) -> None:
-    assert len(joe.sentences("Hello there. How are you?")) == 2
-    assert joe.sentences("...") == []
+    assert len(joe.pieces("Hello there. How are you?")) == 2
+    assert joe.pieces("...") == []
 
 
-@pytest.mark.parametrize("speed", [0.25, 0.5, 1.5, 2.0])
+SPEEDS = [0.25, 0.5, 0.75, 1.5, 2.0, 3.0, 4.0]
+
+
+@pytest.mark.parametrize("speed", SPEEDS)
 def test_speed_divides_the_length(joe: Synthesizer, speed: float) -> None:
     still = VoiceSettings(noise_w_scale=0.0)  # no random phoneme lengths, so lengths compare exactly
     for text in ("Testing the speed setting once more.", "Revenue grew in every region, although costs rose."):
-        sentence = joe.sentences(text, quick_start=False)[0]
-        ratio = len(joe.render(sentence, still, speed)) / len(joe.render(sentence, still, 1.0))
+        phonemes = joe.pieces(text, quick_start=False)[0].phonemes
+        ratio = len(joe.render(phonemes, still, speed)) / len(joe.render(phonemes, still, 1.0))
         assert ratio == pytest.approx(1 / speed, rel=0.1), text
+
+
+def test_stretching_keeps_the_pitch() -> None:
+    rate = 22050
+    t = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    fast = stretch(tone, 2.0, rate)
+    assert len(fast) == pytest.approx(rate / 2, abs=2)
+    spectrum = np.abs(np.fft.rfft(fast * np.hanning(len(fast))))
+    assert np.fft.rfftfreq(len(fast), 1 / rate)[int(np.argmax(spectrum))] == pytest.approx(200, abs=5)
 
 
 def test_plain_length_scale_would_not_be_proportional(joe: Synthesizer) -> None:
     # Why render solves for the scale: dividing it by the speed leaves the frame rounding.
-    sentence = joe.sentences("Testing the speed setting once more.")[0]
+    phonemes = joe.pieces("Testing the speed setting once more.")[0].phonemes
     still = VoiceSettings(noise_w_scale=0.0)
     assert joe.rounding_share > 0.1
-    assert len(joe._raw(sentence, still, 0.5)) / len(joe._raw(sentence, still, 1.0)) > 0.55
+    assert len(joe._raw(phonemes, still, 0.5)) / len(joe._raw(phonemes, still, 1.0)) > 0.55
+
+
+def test_sentences_keep_one_level_with_headroom(joe: Synthesizer) -> None:
+    text = (
+        "Good morning. The quarterly report is finished and ready for review. Sales rose in every region! "
+        "Would you like a copy sent to your office? Thank you, and have a pleasant day."
+    )
+    levels = []
+    for piece in joe.pieces(text, quick_start=False):
+        audio = joe.render(piece.phonemes, VoiceSettings())
+        assert float(np.max(np.abs(audio))) <= PEAK_LIMIT + 1e-6
+        levels.append(20 * math.log10(speech_rms(audio, joe.sample_rate)))
+    assert len(levels) == 5
+    assert max(levels) - min(levels) < 3.0, levels
+    assert -23 < sum(levels) / 5 < -17  # about the -20 dBFS target
