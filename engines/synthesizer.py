@@ -113,6 +113,11 @@ class Synthesizer:
         return int(self.voice.config.sample_rate)
 
     @property
+    def language(self) -> str:
+        """The voice's espeak language, such as en-us: which spelling-out its text gets."""
+        return str(self.voice.config.espeak_voice)
+
+    @property
     def num_speakers(self) -> int:
         return int(self.voice.config.num_speakers)
 

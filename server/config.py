@@ -40,6 +40,8 @@ class Settings:
     """Silence between synthesized sentences (divided by the speed)."""
     paragraph_pause_s: float = 0.6
     """Silence at a paragraph break (a blank line in the input)."""
+    normalize_text: bool = True
+    """Spell out markup, links, numbers and symbols before speaking (a request's `normalize` overrides)."""
     mp3_kbps: int = 64
     opus_kbps: int = 32
     aac_kbps: int = 64
@@ -82,6 +84,7 @@ class Settings:
             keep_alive_s=read.number("AUDIO_KEEP_ALIVE_S", d.keep_alive_s, minimum=0.1),
             sentence_pause_s=read.number("AUDIO_SENTENCE_PAUSE_S", d.sentence_pause_s, minimum=0),
             paragraph_pause_s=read.number("AUDIO_PARAGRAPH_PAUSE_S", d.paragraph_pause_s, minimum=0),
+            normalize_text=not read.flag("AUDIO_NO_TEXT_NORMALIZATION"),
             mp3_kbps=read.integer("AUDIO_MP3_KBPS", d.mp3_kbps, minimum=8),
             opus_kbps=read.integer("AUDIO_OPUS_KBPS", d.opus_kbps, minimum=6),
             aac_kbps=read.integer("AUDIO_AAC_KBPS", d.aac_kbps, minimum=16),

@@ -14,6 +14,7 @@ import numpy as np
 from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
 from engines.audio_encode import FORMATS, Bitrates
 from engines.loader import ModelLoader, place
+from engines.normalize import normalize
 from engines.registry import ModelEntry, Registry
 from engines.synthesizer import Pauses, Synthesizer, VoiceSettings
 from engines.text import speakable
@@ -219,6 +220,8 @@ class Core:
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
         spoken = speakable(text)
+        if self.settings.normalize_text if request.normalize is None else request.normalize:
+            spoken = normalize(spoken, synthesizer.language, read_emoji=request.read_emoji)
         pauses = Pauses(self.settings.sentence_pause_s, self.settings.paragraph_pause_s)
         pieces = await run_blocking(lambda: synthesizer.pieces(spoken, pauses))
         if not pieces:

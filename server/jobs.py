@@ -26,6 +26,10 @@ class SpeechRequest:
     speed: float = 1.0
     stream_format: str = "audio"
     """'audio' sends the encoded bytes; 'sse' wraps them in speech.audio.delta events."""
+    normalize: bool | None = None
+    """Spell out markup, links, numbers and symbols before speaking; None takes the server's default."""
+    read_emoji: bool = False
+    """Read emoji by their names instead of leaving them out."""
 
 
 @dataclass(frozen=True)

@@ -469,6 +469,12 @@ def _schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[s
                     "type": "string",
                     "description": "Accepted and ignored: Piper voices take no instructions",
                 },
+                "normalize": {
+                    "type": "boolean",
+                    "description": "Spell out markup, links, numbers, currency, dates and units before speaking "
+                    "(server default: on)",
+                },
+                "read_emoji": {"type": "boolean", "default": False, "description": "Read emoji by name"},
             },
         },
         "NativeTranscript": {

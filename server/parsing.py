@@ -241,7 +241,16 @@ def speech_request(body: dict[str, Any]) -> SpeechRequest:
         response_format=response_format,
         speed=float(speed),
         stream_format=stream_format,
+        normalize=_json_bool(body, "normalize"),
+        read_emoji=bool(_json_bool(body, "read_emoji")),
     )
+
+
+def _json_bool(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise invalid(name, f"'{name}' must be true or false")
+    return value
 
 
 def _json_str(body: dict[str, Any], name: str) -> str:

@@ -145,6 +145,7 @@ class FakeSynthesizer:
     gate: Gate
     sample_rate: int = 22050
     num_speakers: int = 1
+    language: str = "en-us"
 
     def pieces(self, text: str, pauses: Pauses | None = None, quick_start: bool = True) -> list[Piece]:
         """A sentence per piece, with no pauses, so that lengths add up simply."""

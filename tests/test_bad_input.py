@@ -361,13 +361,12 @@ def test_wrong_methods(fast_client: httpx.Client, surface: str, method: str) -> 
 # ------------------------------------------------------------------ text only the real phonemizer can judge
 
 # What an English voice does with each: control characters and lone surrogates are removed before
-# espeak-ng sees them (NUL stopped it with "embedded null character"); emoji are read by name;
-# Hebrew, Arabic and Chinese letters are read as letter names ("Chinese letter"), which is espeak's
-# English voice, not an error; SSML-looking tags are read as text.
+# espeak-ng sees them (NUL stopped it with "embedded null character"); emoji are left out (read by
+# name when asked); Hebrew, Arabic and Chinese letters are read as letter names ("Chinese letter"),
+# which is espeak's English voice, not an error; SSML-looking tags are removed, <break> as a pause.
 SPOKEN_TEXT = {
     "control characters": "\u0000\u001b hi \u0007there\u007f.",
     "a lone surrogate": "a \ud800 b",
-    "only emoji": "😀🎉",
     "right-to-left text": "\u202eשלום עולם, مرحبا بالعالم\u202c",
     "SSML-looking tags": "<speak>Hello <break time='1s'/> world</speak>",
     "Chinese to an English voice": "你好，世界。",
@@ -386,7 +385,14 @@ def test_odd_text_is_spoken(client: httpx.Client, surface: str, text: str) -> No
 
 
 @pytest.mark.models
-def test_text_with_nothing_speakable_is_400(client: httpx.Client, surface: str) -> None:
-    body = json.dumps({**GOOD, "input": "\u200f\u200e\u0000\ud800"}).encode()
+@pytest.mark.parametrize("text", ["\u200f\u200e\u0000\ud800", "😀🎉"], ids=["invisible", "only emoji"])
+def test_text_with_nothing_speakable_is_400(client: httpx.Client, surface: str, text: str) -> None:
+    body = json.dumps({**GOOD, "input": text}).encode()
     response = client.post(SURFACES[surface][1], content=body, headers={"content-type": "application/json"})
     assert_refused(response, surface, 400, "empty_input")
+
+
+@pytest.mark.models
+def test_emoji_are_read_by_name_when_asked(client: httpx.Client, surface: str) -> None:
+    response = client.post(SURFACES[surface][1], json={**GOOD, "input": "😀🎉", "read_emoji": True})
+    assert response.status_code == 200 and len(response.content) > 24000  # "grinning face party popper"
