@@ -412,7 +412,13 @@ def bench_synthesis(plan: Plan, url: str, engines: LocalEngines) -> dict[str, An
     with http_client(url) as client:
         for label, text in texts.items():
             log(f"synthesis by format: {label} ({len(text)} chars), {plan.runs} runs each way")
-            rows += [format_row(plan, client, engines, label, text, name) for name in FORMAT_NAMES]
+            found = [format_row(plan, client, engines, label, text, name) for name in FORMAT_NAMES]
+            # Real-time factor: time to make the answer over the audio it holds (pcm tells the length).
+            audio_s = next(r["bytes"] for r in found if r["format"] == "pcm") / (2 * 24000)
+            for row in found:
+                row["audio_s"] = audio_s
+                row["http_rtf"] = row["http_total_s"] / audio_s
+            rows += found
     concurrency = {}
     for level in plan.synthesis_levels:
         time.sleep(SETTLE_S)
@@ -612,7 +618,7 @@ def synthesis_tables(data: dict[str, Any]) -> str:
     by_format = table(
         f"Synthesis, tts-1/alloy, concurrency 1 (median, s; sentence {data['sentence_chars']} chars, "
         f"paragraph {data['paragraph_chars']} chars)",
-        ["text", "format", "HTTP first", "HTTP total", "first/total", "local first", "local total", "bytes"],
+        ["text", "format", "HTTP first", "HTTP total", "first/total", "RTF", "local first", "local total", "bytes"],
         [
             [
                 r["text"],
@@ -620,6 +626,7 @@ def synthesis_tables(data: dict[str, Any]) -> str:
                 f"{r['http_first_s']:.3f}",
                 f"{r['http_total_s']:.3f}",
                 f"{r['http_first_share']:.1%}",
+                f"{r['http_rtf']:.3f}",
                 f"{r['local_first_s']:.3f}",
                 f"{r['local_total_s']:.3f}",
                 str(r["bytes"]),
