@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import sys
 from collections.abc import Mapping
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--log-level", default="info")
+    serve.add_argument("--wyoming", metavar="URI", help="also serve Wyoming at tcp://HOST:PORT or unix://PATH")
+    serve.add_argument("--zeroconf", action="store_true", help="announce the Wyoming listener for Home Assistant")
     sub.add_parser(
         "check",
         help="validate the environment, models.toml, the model files and the cache, then say what would be served",
@@ -47,6 +50,13 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             return models_cli.run(argparse.Namespace(verb="pull", names=[args.name]), settings)
         if args.command == "models":
             return models_cli.run(args, settings)
+        if args.wyoming or args.zeroconf:
+            env = {**(env if env is not None else os.environ)}
+            if args.wyoming:
+                env["AUDIO_WYOMING_URI"] = args.wyoming
+            if args.zeroconf:
+                env["AUDIO_WYOMING_ZEROCONF"] = "1"
+            settings = Settings.from_env(env)
         return _serve(settings, args.host, args.port, args.log_level)
     except (ConfigError, RegistryError, ModelSourceError) as exc:
         # One line that names the variable or the file and key: no traceback for a configuration mistake.

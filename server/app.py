@@ -7,6 +7,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -29,6 +30,9 @@ from server.metrics import Metrics, RequestMetrics
 from server.requestlog import RequestLog
 from server.surfaces import on_api_error, on_client_gone, on_http_error
 from server.threads import run_blocking
+
+if TYPE_CHECKING:
+    from server.wyoming import Listener
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +60,15 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
         app.state.readiness = Readiness(preloaded=not settings.preload)
         idle_limits = [e.idle_unload_s for e in registry.models.values() if e.idle_unload_s > 0]
         tasks = [asyncio.create_task(_unload_idle(loader, min(idle_limits) / 2))] if idle_limits else []
-        if settings.preload:
-            tasks.append(asyncio.create_task(_preload(app.state.core, app.state.readiness)))
+        listener = _listener(app.state.core) if settings.wyoming_uri else None
+        tasks.append(asyncio.create_task(_start(app.state.core, app.state.readiness, settings.preload, listener)))
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if listener is not None:
+                await listener.stop()
 
     return Starlette(
         routes=[
@@ -99,6 +105,26 @@ def _cors(origins: tuple[str, ...]) -> list[Middleware]:
             max_age=600,
         )
     ]
+
+
+def _listener(core: Core) -> Listener:
+    # Imported only when asked for: the wyoming package pulls in the deprecated audioop.
+    from server.wyoming import Listener
+
+    assert core.settings.wyoming_uri is not None
+    return Listener(core, core.settings.wyoming_uri, core.settings.wyoming_idle_s)
+
+
+async def _start(core: Core, readiness: Readiness, preload: bool, listener: Listener | None) -> None:
+    """Preload, then open the Wyoming listener (its `info` lists the loaded voices)."""
+    if preload:
+        await _preload(core, readiness)
+    if listener is not None:
+        try:
+            await listener.start(zeroconf=core.settings.wyoming_zeroconf)
+        except Exception as exc:  # a taken port, an unreachable socket path
+            log.error("the Wyoming listener on %s could not start: %s", listener.uri, exc)
+            readiness.errors.append(f"Wyoming listener: {exc}")
 
 
 async def _preload(core: Core, readiness: Readiness) -> None:

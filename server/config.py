@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,6 +43,12 @@ class Settings:
     """Silence at a paragraph break (a blank line in the input)."""
     normalize_text: bool = True
     """Spell out markup, links, numbers and symbols before speaking (a request's `normalize` overrides)."""
+    wyoming_uri: str | None = None
+    """tcp://HOST:PORT or unix://PATH: also speak the Wyoming protocol there (Home Assistant)."""
+    wyoming_zeroconf: bool = False
+    """Announce the Wyoming listener on the local network (mDNS), so Home Assistant finds it."""
+    wyoming_idle_s: float = 300.0
+    """A Wyoming connection that sends nothing for this long is closed."""
     mp3_kbps: int = 64
     opus_kbps: int = 32
     aac_kbps: int = 64
@@ -85,10 +92,22 @@ class Settings:
             sentence_pause_s=read.number("AUDIO_SENTENCE_PAUSE_S", d.sentence_pause_s, minimum=0),
             paragraph_pause_s=read.number("AUDIO_PARAGRAPH_PAUSE_S", d.paragraph_pause_s, minimum=0),
             normalize_text=not read.flag("AUDIO_NO_TEXT_NORMALIZATION"),
+            wyoming_uri=_wyoming_uri(env.get("AUDIO_WYOMING_URI")),
+            wyoming_zeroconf=read.flag("AUDIO_WYOMING_ZEROCONF"),
+            wyoming_idle_s=read.number("AUDIO_WYOMING_IDLE_S", d.wyoming_idle_s, minimum=1),
             mp3_kbps=read.integer("AUDIO_MP3_KBPS", d.mp3_kbps, minimum=8),
             opus_kbps=read.integer("AUDIO_OPUS_KBPS", d.opus_kbps, minimum=6),
             aac_kbps=read.integer("AUDIO_AAC_KBPS", d.aac_kbps, minimum=16),
         )
+
+
+def _wyoming_uri(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if not re.fullmatch(r"tcp://[^/:]+:\d{1,5}|unix://.+", value):
+        raise ConfigError(f"AUDIO_WYOMING_URI: expected tcp://HOST:PORT or unix://PATH, got {value[:60]!r}")
+    return value
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
 from typing import BinaryIO, TypeVar
 
 import anyio
@@ -217,6 +218,8 @@ class Core:
             )
             raise bad_request("voice_not_found", f"{why}; choose one of {names}", "voice")
         synthesizer = await self.load_synthesizer(mapping.voice, entry)
+        if request.speaker is not None:
+            mapping = replace(mapping, speaker_id=_speaker_id(synthesizer, request.speaker, request.voice))
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
         spoken = speakable(text)
@@ -275,3 +278,13 @@ class Core:
         else:
             device = self.loader.synthesis_device(entry)
         return default_concurrency(entry.task, device, os.cpu_count() or 1)
+
+
+def _speaker_id(synthesizer: Synthesizer, speaker: str, voice: str) -> int:
+    """A speaker by its name in the voice's speaker map, or by its number."""
+    known = synthesizer.voice.config.speaker_id_map
+    if speaker in known:
+        return int(known[speaker])
+    if speaker.isdigit():
+        return int(speaker)
+    raise bad_request("voice_not_found", f"The voice {quoted(voice)} has no speaker {quoted(speaker)}", "voice")

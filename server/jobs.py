@@ -30,6 +30,8 @@ class SpeechRequest:
     """Spell out markup, links, numbers and symbols before speaking; None takes the server's default."""
     read_emoji: bool = False
     """Read emoji by their names instead of leaving them out."""
+    speaker: str | None = None
+    """A speaker of a multi-speaker voice, by name or number (Wyoming asks for them so)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,324 @@
+"""The Wyoming protocol beside HTTP, for Home Assistant: speech-to-text and text-to-speech on the same core,
+models, admission control and metrics as the HTTP surfaces."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import logging
+import wave
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
+from wyoming.audio import AudioChunk, AudioStart, AudioStop
+from wyoming.error import Error
+from wyoming.event import Event, async_read_event
+from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, TtsProgram, TtsVoice, TtsVoiceSpeaker
+from wyoming.server import AsyncEventHandler, AsyncServer
+from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
+
+from engines.registry import ModelEntry
+from engines.transcriber import LANGUAGES, TranscriptionOptions
+from server.cancel import Cancellation, ClientGone
+from server.core import Core
+from server.errors import ApiError
+from server.jobs import SpeechRequest, TranscribeRequest
+
+log = logging.getLogger(__name__)
+OUTPUT = {"rate": 24000, "width": 2, "channels": 1}
+"""Speech goes out as the HTTP API's pcm: 24 kHz, 16-bit, mono."""
+WHISPER = Attribution(name="OpenAI Whisper, run by faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
+PIPER = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
+SENTENCE_END = (".", "!", "?", "\n")
+
+
+@dataclass
+class Listener:
+    """The Wyoming server and what it announces; `info` is built once, so `describe` answers at once."""
+
+    core: Core
+    uri: str
+    idle_timeout_s: float = 300.0
+    info: Info | None = None
+    server: AsyncServer | None = None
+    _zeroconf: object | None = field(default=None, repr=False)
+
+    async def start(self, zeroconf: bool = False) -> None:
+        self.info = await build_info(self.core)
+        self.server = AsyncServer.from_uri(self.uri)
+        await self.server.start(lambda reader, writer: WyomingHandler(reader, writer, self))
+        log.info("Wyoming listening on %s", self.uri)
+        if zeroconf:
+            await self._announce()
+
+    async def _announce(self) -> None:
+        # Only on request: mDNS is network traffic, which the server otherwise never sends.
+        from urllib.parse import urlparse
+
+        from wyoming.zeroconf import HomeAssistantZeroconf
+
+        parsed = urlparse(self.uri)
+        announcer = HomeAssistantZeroconf(port=parsed.port or 10300, host=parsed.hostname or None)
+        await announcer.register_server()
+        self._zeroconf = announcer
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            await self.server.stop()
+            with contextlib.suppress(AttributeError):
+                self.server._server.close()  # type: ignore[attr-defined]
+
+
+async def build_info(core: Core) -> Info:
+    served = core.served
+    models = [
+        AsrModel(
+            name=entry.slug,
+            description=entry.description or entry.slug,
+            attribution=WHISPER,
+            installed=True,
+            version=None,
+            languages=["en"] if _english_only(entry) else sorted(LANGUAGES),
+        )
+        for entry in served.models()
+        if entry.task == "transcription" and entry.slug in served.installed.models
+    ]
+    synthesis = next((e for e in served.models() if e.task == "synthesis"), None)
+    voices: list[TtsVoice] = []
+    if synthesis is not None:
+        names = [*served.voice_map.items(), *((n, served.voice(n)) for n in sorted(served.installed.voices))]
+        for name, mapping in names:
+            assert mapping is not None  # installed voices always resolve
+            engine = await core.load_synthesizer(mapping.voice, synthesis)
+            speakers = engine.voice.config.speaker_id_map
+            voices.append(
+                TtsVoice(
+                    name=name,
+                    description=name if name == mapping.voice else f"{name} ({mapping.voice})",
+                    attribution=PIPER,
+                    installed=True,
+                    version=None,
+                    languages=[_language(engine.language)],
+                    speakers=[TtsVoiceSpeaker(name=s) for s in speakers]
+                    if name == mapping.voice and speakers
+                    else None,
+                )
+            )
+    return Info(
+        asr=[
+            AsrProgram(
+                name="audio-server",
+                description="Whisper transcription (faster-whisper)",
+                attribution=WHISPER,
+                installed=True,
+                version="0.1.0",
+                models=models,
+                supports_transcript_streaming=True,
+            )
+        ],
+        tts=[
+            TtsProgram(
+                name="audio-server",
+                description="Piper voices, by their own names and the OpenAI voice names",
+                attribution=PIPER,
+                installed=True,
+                version="0.1.0",
+                voices=voices,
+                supports_synthesize_streaming=True,
+            )
+        ],
+    )
+
+
+def _english_only(entry: ModelEntry) -> bool:
+    return any(name.endswith(".en") for name in (entry.slug, *entry.aliases))
+
+
+def _language(espeak_voice: str) -> str:
+    """espeak's `en-us` as Home Assistant names it: `en_US`."""
+    lang, _, region = espeak_voice.partition("-")
+    return f"{lang}_{region.upper()}" if region else lang
+
+
+@dataclass
+class _Audio:
+    rate: int
+    width: int
+    channels: int
+    data: bytearray = field(default_factory=bytearray)
+
+    def wav(self) -> io.BytesIO:
+        out = io.BytesIO()
+        with wave.open(out, "wb") as wav:
+            wav.setnchannels(self.channels)
+            wav.setsampwidth(self.width)
+            wav.setframerate(self.rate)
+            wav.writeframes(bytes(self.data))
+        out.seek(0)
+        return out
+
+
+class WyomingHandler(AsyncEventHandler):
+    """One client connection: events in, events out; an error is an `error` event and the connection
+    stays usable."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener: Listener) -> None:
+        super().__init__(reader, writer)
+        self.listener = listener
+        self.core = listener.core
+        self.transcribe = Transcribe()
+        self.audio: _Audio | None = None
+        self.streaming_tts: SynthesizeStart | None = None
+        self.pending_text = ""
+        self.tts_audio_started = False
+
+    async def run(self) -> None:
+        # As the package's loop, with an idle limit: a connection silent for that long is closed.
+        try:
+            while True:
+                try:
+                    event = await asyncio.wait_for(async_read_event(self.reader), self.listener.idle_timeout_s)
+                except TimeoutError:
+                    log.info("closing an idle Wyoming connection")
+                    break
+                if event is None or not await self.handle_event(event):
+                    break
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            await self.disconnect()
+            self.writer.close()
+
+    async def handle_event(self, event: Event) -> bool:
+        try:
+            await self._dispatch(event)
+        except ApiError as error:
+            await self.write_event(Error(text=error.message, code=error.code).event())
+        except (ConnectionError, ClientGone):
+            return False
+        return True
+
+    async def _dispatch(self, event: Event) -> None:
+        if Describe.is_type(event.type):
+            assert self.listener.info is not None
+            await self.write_event(self.listener.info.event())
+        elif Transcribe.is_type(event.type):
+            self.transcribe = Transcribe.from_event(event)
+        elif AudioStart.is_type(event.type):
+            start = AudioStart.from_event(event)
+            self.audio = _Audio(start.rate, start.width, start.channels)
+        elif AudioChunk.is_type(event.type):
+            self._add_audio(AudioChunk.from_event(event))
+        elif AudioStop.is_type(event.type):
+            await self._transcribe()
+        elif Synthesize.is_type(event.type):
+            if self.streaming_tts is None:  # inside a stream, `synthesize` is for older servers: skip it
+                await self._speak(Synthesize.from_event(event).text, Synthesize.from_event(event).voice, whole=True)
+        elif SynthesizeStart.is_type(event.type):
+            self.streaming_tts, self.pending_text, self.tts_audio_started = SynthesizeStart.from_event(event), "", False
+        elif SynthesizeChunk.is_type(event.type):
+            await self._stream_text(SynthesizeChunk.from_event(event).text)
+        elif SynthesizeStop.is_type(event.type):
+            await self._finish_stream()
+
+    def _add_audio(self, chunk: AudioChunk) -> None:
+        if self.audio is None:
+            self.audio = _Audio(chunk.rate, chunk.width, chunk.channels)
+        self.audio.data += chunk.audio
+        if len(self.audio.data) > self.core.settings.max_upload_bytes:
+            self.audio = None
+            limit = self.core.settings.max_upload_bytes >> 20
+            raise ApiError(413, "file_too_large", f"The audio is larger than {limit} MB")
+
+    async def _transcribe(self) -> None:
+        audio, self.audio = self.audio, None
+        if audio is None or not audio.data:
+            raise ApiError(400, "empty_file", "No audio arrived between audio-start and audio-stop")
+        entry = self._asr_model()
+        language = self.transcribe.language.split("-")[0].split("_")[0].lower() if self.transcribe.language else None
+        request = TranscribeRequest(model=entry.slug, file=audio.wav(), options=TranscriptionOptions(language=language))
+        cancel = Cancellation()
+        stream = await self.core.transcribe_stream(request, cancel)
+        await self.write_event(TranscriptStart(language=stream.info.language).event())
+        parts: list[str] = []
+        try:
+            async for segment in stream.segments:
+                parts.append(segment.text)
+                await self.write_event(TranscriptChunk(text=segment.text).event())
+        except ConnectionError:
+            cancel.event.set()
+            raise
+        text = "".join(parts).strip()
+        await self.write_event(Transcript(text=text, language=stream.info.language).event())
+        await self.write_event(TranscriptStop().event())
+
+    def _asr_model(self) -> ModelEntry:
+        name = self.transcribe.name
+        if name:
+            return self.core.model(name, "transcription")
+        language = (self.transcribe.language or "").split("-")[0].lower()
+        # Without a name: the first installed model that speaks the language asked for.
+        installed = self.core.served.installed.models
+        for entry in self.core.served.models():
+            speaks = not language or language == "en" or not _english_only(entry)
+            if entry.task == "transcription" and entry.slug in installed and speaks:
+                return entry
+        raise ApiError(404, "model_not_found", "No installed transcription model can take this language")
+
+    async def _speak(self, text: str, voice: object, whole: bool) -> None:
+        name = getattr(voice, "name", None) or self._voice_for(getattr(voice, "language", None))
+        speaker = getattr(voice, "speaker", None)
+        synthesis = next((e for e in self.core.served.models() if e.task == "synthesis"), None)
+        if synthesis is None:
+            raise ApiError(404, "model_not_found", "No synthesis model is installed")
+        request = SpeechRequest(model=synthesis.slug, input=text, voice=name, response_format="pcm", speaker=speaker)
+        speech = await self.core.synthesize(request, Cancellation())
+        if whole or not self.tts_audio_started:
+            await self.write_event(AudioStart(**OUTPUT, timestamp=0).event())
+            self.tts_audio_started = True
+        await self._send_chunks(speech.chunks)
+        if whole:
+            await self.write_event(AudioStop().event())
+            self.tts_audio_started = False
+
+    async def _send_chunks(self, chunks: AsyncIterator[bytes]) -> None:
+        try:
+            async for chunk in chunks:
+                await self.write_event(AudioChunk(audio=chunk, **OUTPUT, timestamp=None).event())
+        finally:
+            # A client that left mid-stream: closing the stream stops the work and frees its slot.
+            await chunks.aclose()  # type: ignore[attr-defined]
+
+    def _voice_for(self, language: str | None) -> str:
+        names = self.core.served.voice_names()
+        if language:
+            wanted = language.replace("-", "_").lower()
+            for name in self.core.served.installed.voices:
+                if name.lower().startswith(wanted):
+                    return name
+        return "alloy" if "alloy" in names else names[0]
+
+    async def _stream_text(self, text: str) -> None:
+        if self.streaming_tts is None:
+            raise ApiError(400, "invalid_event", "synthesize-chunk without synthesize-start")
+        self.pending_text += text
+        # Whole sentences go out as soon as they are complete; the rest waits for more text.
+        cut = max(self.pending_text.rfind(end) for end in SENTENCE_END)
+        if cut >= 0 and self.pending_text[cut + 1 : cut + 2] in ("", " ", "\n"):
+            ready, self.pending_text = self.pending_text[: cut + 1], self.pending_text[cut + 1 :]
+            if ready.strip():
+                await self._speak(ready, self.streaming_tts.voice, whole=False)
+
+    async def _finish_stream(self) -> None:
+        if self.streaming_tts is None:
+            raise ApiError(400, "invalid_event", "synthesize-stop without synthesize-start")
+        rest, voice = self.pending_text, self.streaming_tts.voice
+        self.streaming_tts, self.pending_text = None, ""
+        if rest.strip():
+            await self._speak(rest, voice, whole=False)
+        if self.tts_audio_started:
+            await self.write_event(AudioStop().event())
+            self.tts_audio_started = False
+        await self.write_event(SynthesizeStopped().event())
