@@ -1,5 +1,5 @@
-"""Zero egress: the real server, under a syscall tracer, through every kind of request, connects to
-nothing but loopback and unix sockets (DNS included).
+"""Zero egress: the real server, started by scripts/serve under a syscall tracer and taken through every
+kind of request, connects to nothing but loopback and unix sockets (DNS included).
 
 onnxruntime (Piper and Silero VAD) looks up a telemetry host some seconds after it is first imported
 unless ORT_DISABLE_TELEMETRY is set; the server is kept up well past that point.
@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -98,7 +97,9 @@ def test_the_server_sends_nothing_off_this_machine(tmp_path: Path) -> None:
     trace_file = tmp_path / "trace"
     port = free_port()
     command = [STRACE, "-f", "-qq", "-e", "trace=connect,sendto,sendmsg", "-o", str(trace_file)]
-    command += [sys.executable, "-m", "server", "serve", "--port", str(port), "--log-level", "warning"]
+    # The README's own start: scripts/serve checks the install (its stamp), then serves; none of it may
+    # reach the network, the package index included.
+    command += [str(ROOT / "scripts" / "serve"), "--port", str(port), "--log-level", "warning"]
     started = time.monotonic()
     log = (tmp_path / "server.log").open("wb")
     # HF_HUB_OFFLINE is left unset on purpose: the server must not need it to stay off the network.
