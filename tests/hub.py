@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+MODEL_BIN_BYTES = 6 * 1024 * 1024
+"""model.bin of the Whisper-shaped stand-in: several of the 1 MB pieces a pull writes at a time."""
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 LARGE = (".bin", ".onnx")
 """Files the real hub keeps in LFS: their ETag is the sha256; other files get their git blob id."""
@@ -110,7 +112,7 @@ def random_whisper(folder: Path) -> Path:
     """Files shaped like a CTranslate2 Whisper model (enough for pulling; nothing loads them)."""
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(3)
-    (folder / "model.bin").write_bytes(rng.bytes(24 * 1024 * 1024))
+    (folder / "model.bin").write_bytes(rng.bytes(MODEL_BIN_BYTES))
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         (folder / name).write_bytes(f'{{"name": "{name}"}}'.encode())
     return folder

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from conftest import ROOT, write_registry
 from fakes import LOOPBACK_TLS, free_port
-from hub import FakeHub, hub_only
+from hub import MODEL_BIN_BYTES, FakeHub, hub_only
 
 KEY = {"Authorization": "Bearer manage-1"}
 
@@ -53,11 +53,11 @@ def test_pull_watch_and_remove_over_http(hub: FakeHub, tmp_path: Path) -> None:
             assert started.json()["data"]["pull"]["state"] == "pulling"
             # Half of model.bin has arrived and the hub holds the rest: the progress says so.
             deadline = time.monotonic() + 30
-            while c.get("/v1/models/small").json()["data"]["pull"]["bytes"] < 12 * 1024 * 1024:
+            while c.get("/v1/models/small").json()["data"]["pull"]["bytes"] < MODEL_BIN_BYTES // 2:
                 assert time.monotonic() < deadline, c.get("/v1/models/small").text
                 time.sleep(0.05)
             pull = c.get("/v1/models/whisper-small").json()["data"]["pull"]
-            assert pull["file"] == "model.bin" and pull["total_bytes"] == 24 * 1024 * 1024
+            assert pull["file"] == "model.bin" and pull["total_bytes"] == MODEL_BIN_BYTES
             hub.release.set()
             while c.get("/v1/models/small").json()["data"]["pull"]["state"] == "pulling":
                 assert time.monotonic() < deadline

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ROOT, write_registry
-from hub import FakeHub, hub_only, random_whisper, start, whisper_repo
+from hub import MODEL_BIN_BYTES, FakeHub, hub_only, random_whisper, start, whisper_repo
 
 from server.__main__ import main
 
@@ -64,7 +64,7 @@ def test_pull_through_a_mirror_resumes_an_interrupted_download(hub: FakeHub, tmp
     interrupted = pull_process("small", cache, hub.url)
     # Stop the pull once half of model.bin is on disk, as a lost machine or a Ctrl-C would.
     partial = cache / "models" / ".pull-systran_faster-whisper-small" / "model.bin.part"
-    half = 12 * 1024 * 1024
+    half = MODEL_BIN_BYTES // 2
     deadline = time.monotonic() + 60
     while not (partial.exists() and partial.stat().st_size >= half):
         assert time.monotonic() < deadline and interrupted.poll() is None, "the pull never got half-way"
@@ -89,7 +89,7 @@ def test_pull_through_a_mirror_resumes_an_interrupted_download(hub: FakeHub, tmp
     ]["model.bin"]
     listed = models("list", cache=cache)
     row = next(line for line in listed.stdout.splitlines() if line.startswith("systran/faster-whisper-small "))
-    assert " installed " in row and " 25 MB " in row and "local" in row
+    assert " installed " in row and " 6 MB " in row and "local" in row
     assert models("remove", "whisper-small", cache=cache).returncode == 0
     assert not (cache / "models" / "systran_faster-whisper-small").exists()
     assert not (cache / "models.d" / "systran_faster-whisper-small.toml").exists()
@@ -152,7 +152,7 @@ def test_a_bundle_imports_into_an_empty_cache_with_no_network(small_bundle: Path
     other = tmp_path / "elsewhere" / "cache"
     result = models("import", str(small_bundle), cache=other)
     assert result.returncode == 0, result.stderr
-    assert (other / "models" / "systran_faster-whisper-small" / "model.bin").stat().st_size == 24 * 1024 * 1024
+    assert (other / "models" / "systran_faster-whisper-small" / "model.bin").stat().st_size == MODEL_BIN_BYTES
     row = next(line for line in models("list", cache=other).stdout.splitlines() if line.startswith("systran/"))
     assert " installed " in row
 
