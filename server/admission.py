@@ -32,7 +32,8 @@ class Admission:
         self.timeout_s = timeout_s
         self.active = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
-        self._service_seconds = 5.0
+        self._service_seconds: float | None = None
+        """Average time a request holds a slot (moving average); None until one has finished."""
         self.on_wait: Callable[[str, float], None] | None = None
 
     @property
@@ -95,11 +96,15 @@ class Admission:
         self.active -= 1
 
     def _record_service(self, seconds: float) -> None:
-        self._service_seconds = 0.8 * self._service_seconds + 0.2 * seconds
+        previous = self._service_seconds
+        self._service_seconds = seconds if previous is None else 0.7 * previous + 0.3 * seconds
 
     def _retry_after(self) -> float:
-        backlog = (len(self._waiting) + self.active) / self.concurrency
-        return max(1.0, backlog * self._service_seconds)
+        """When a new request would get a slot: the queue ahead of it, served `concurrency` at a time
+        at the measured service time, with the running ones half done on average."""
+        service = self._service_seconds if self._service_seconds is not None else 1.0
+        ahead = len(self._waiting) + self.active / 2
+        return max(1.0, (ahead + 1) / self.concurrency * service)
 
 
 class Ticket:

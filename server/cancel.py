@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import time
@@ -25,6 +26,14 @@ class Cancellation:
     started: float = field(default_factory=time.monotonic)
     deadline: float = math.inf
     event: threading.Event = field(default_factory=threading.Event)
+    """Seen by worker threads between steps."""
+    left: asyncio.Event = field(default_factory=asyncio.Event)
+    """Awaited on the event loop: a request waiting in a queue leaves it as soon as this is set."""
+
+    def leave(self) -> None:
+        """The client hung up (call on the event loop)."""
+        self.event.set()
+        self.left.set()
 
     def limit(self, seconds: float) -> None:
         self.deadline = min(self.deadline, self.started + seconds)

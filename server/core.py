@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import threading
 import time
@@ -22,7 +24,7 @@ from engines.text import speakable
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server import requestlog
 from server.admission import Admission, Ticket, default_concurrency
-from server.cancel import Cancellation
+from server.cancel import Cancellation, ClientGone
 from server.config import Settings
 from server.errors import ApiError, bad_request, invalid, model_not_found, model_not_installed, quoted
 from server.gate import PriorityGate
@@ -98,7 +100,18 @@ class Core:
     async def _admit(self, entry: ModelEntry, cancel: Cancellation) -> Ticket:
         """A slot, waited for no longer than the request's deadline allows."""
         cancel.check()
-        ticket = await self.admissions[entry.slug].acquire(timeout_s=cancel.remaining)
+        # Waiting in the queue ends when a slot comes up or when the client hangs up, whichever is
+        # first: a client that left gives its place to the next one at once.
+        acquiring = asyncio.ensure_future(self.admissions[entry.slug].acquire(timeout_s=cancel.remaining))
+        leaving = asyncio.ensure_future(cancel.left.wait())
+        await asyncio.wait({acquiring, leaving}, return_when=asyncio.FIRST_COMPLETED)
+        leaving.cancel()
+        if not acquiring.done():
+            acquiring.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await acquiring
+            raise ClientGone
+        ticket = acquiring.result()
         try:
             # The client left while queued (its work never starts), or the time ran out.
             cancel.check()

@@ -27,7 +27,7 @@ async def watching_disconnect(request: Request, cancel: Cancellation) -> AsyncIt
     async def watch() -> None:
         while (await request.receive())["type"] != "http.disconnect":
             pass
-        cancel.event.set()
+        cancel.leave()
 
     watcher = asyncio.create_task(watch())
     try:

@@ -248,7 +248,7 @@ class WyomingHandler(AsyncEventHandler):
                 parts.append(segment.text)
                 await self.write_event(TranscriptChunk(text=segment.text).event())
         except ConnectionError:
-            cancel.event.set()
+            cancel.leave()
             raise
         text = "".join(parts).strip()
         await self.write_event(Transcript(text=text, language=stream.info.language).event())

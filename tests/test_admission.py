@@ -99,3 +99,21 @@ def wait_for(condition: Callable[[], bool], within: float = 5) -> None:
     while not condition():
         assert time.monotonic() < deadline
         time.sleep(0.001)
+
+
+def test_retry_after_comes_from_the_measured_service_time() -> None:
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=1, max_queue=3, timeout_s=60)
+        admission._record_service(2.0)  # a request that held its slot for 2 s
+        running = await admission.acquire()
+        waiters = [asyncio.create_task(admission.acquire()) for _ in range(3)]
+        await asyncio.sleep(0)
+        with pytest.raises(ApiError) as refused:
+            await admission.acquire()
+        # Three waiting and one half done, 2 s each, one at a time: 9 s, not a guess.
+        assert refused.value.headers["Retry-After"] == "9"
+        for waiter in waiters:
+            waiter.cancel()
+        running.release()
+
+    asyncio.run(scenario())

@@ -161,6 +161,31 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
     assert processed(tight) == pytest.approx(before + 2.0, abs=0.1)
 
 
+def test_waiters_that_hang_up_leave_the_queue_at_once(
+    fast_server_with: Callable[..., FastServer], tmp_path: Path
+) -> None:
+    def queue_of_three(document: dict[str, Any]) -> None:
+        document["models"]["openai/whisper-1"]["max_queue"] = 3
+
+    running = fast_server_with(models_path=write_registry(tmp_path, queue_of_three))
+    gate = running.engines.gate
+    gate.close()
+    with ThreadPoolExecutor(2) as pool:
+        first = pool.submit(post, running)
+        gate.wait_for_waiting(1)
+        dead = [send_and_keep_open(running) for _ in range(3)]
+        wait_until(lambda: gauges(running) == (1, 3))
+        for conn in dead:
+            conn.close()
+        # The first request still holds the slot: the queue empties because its waiters left.
+        wait_until(lambda: gauges(running) == (1, 0), within=5)
+        live = pool.submit(post, running)
+        wait_until(lambda: gauges(running) == (1, 1))
+        gate.open()
+        assert first.result().status_code == 200
+        assert live.result().status_code == 200  # admitted, not refused with 429
+
+
 def test_nothing_waits_forever(tight: FastServer) -> None:
     # tiny.en allows 0.25 s per request here: one request is held past it, one waits behind it past it.
     gate = tight.engines.gate
