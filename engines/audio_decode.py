@@ -19,8 +19,9 @@ class UndecodableAudio(ValueError):
 class AudioTooLong(ValueError):
     """The audio lasts longer than the server accepts."""
 
-    def __init__(self, seconds: float, limit: float) -> None:
-        super().__init__(f"audio lasts {seconds:.0f} s, longer than the {limit:.0f} s this server accepts")
+    def __init__(self, seconds: float, limit: float, at_least: bool = False) -> None:
+        length = f"at least {seconds:.0f} s" if at_least else f"{seconds:.0f} s"
+        super().__init__(f"audio lasts {length}, longer than the {limit:.0f} s this server accepts")
         self.seconds = seconds
         self.limit = limit
 
@@ -28,12 +29,13 @@ class AudioTooLong(ValueError):
 def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndarray:
     """Decode the first audio stream of `source`, refusing audio longer than `max_seconds`.
 
-    The length is checked from the container header before decoding, and again while
-    decoding, so neither a lying header nor a tiny file that expands to hours gets through.
+    The length is checked from the container header before decoding, and again while decoding, so
+    neither a lying header nor a tiny file that expands to hours gets through. The samples go straight
+    into one buffer, sized by the header's length or else by the limit: it is only reserved, and memory
+    is taken as samples are written, so a file costs what it decodes to, once (no pieces joined at the
+    end), and a refused one no more than the limit.
     """
     max_samples = None if max_seconds is None else int(max_seconds * WHISPER_RATE)
-    pieces: list[np.ndarray] = []
-    total = 0
     try:
         with av.open(
             str(source) if isinstance(source, Path) else source, mode="r", metadata_errors="ignore"
@@ -44,16 +46,13 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
             declared = _declared_seconds(container, stream)
             if max_seconds is not None and declared is not None and declared > max_seconds:
                 raise AudioTooLong(declared, max_seconds)
+            audio = _Buffer(declared, max_samples)
             resampler = av.AudioResampler(format="flt", layout="mono", rate=WHISPER_RATE)
             for frame in _frames(container, stream):
                 for out in resampler.resample(frame):
-                    samples = out.to_ndarray().reshape(-1)
-                    pieces.append(samples.copy())
-                    total += samples.size
-                if max_samples is not None and total > max_samples:
-                    raise AudioTooLong(total / WHISPER_RATE, max_seconds or 0.0)
+                    audio.add(out.to_ndarray().reshape(-1), max_seconds)
             for out in resampler.resample(None):
-                pieces.append(out.to_ndarray().reshape(-1).copy())
+                audio.add(out.to_ndarray().reshape(-1), max_seconds)
     except (UndecodableAudio, AudioTooLong):
         raise
     except av.EOFError as exc:
@@ -65,12 +64,40 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
         # #390). They are young, so the young generations suffice: a full collection costs tens of
         # milliseconds in a server process with a large heap, all of it holding the GIL.
         gc.collect(1)
-    if not pieces:
-        raise UndecodableAudio("the file holds no audio samples")
-    audio = np.concatenate(pieces).astype(np.float32, copy=False)
     if audio.size == 0:
         raise UndecodableAudio("the file holds no audio samples")
-    return audio
+    return audio.samples()
+
+
+class _Buffer:
+    """Decoded samples, written into one reserved array (grown, with a copy, only past a header that
+    said less and with no limit to size it by)."""
+
+    def __init__(self, declared_s: float | None, max_samples: int | None) -> None:
+        if declared_s is not None:
+            # A little over the header's length: containers round it, and resamplers flush a tail.
+            capacity = int(declared_s * WHISPER_RATE) + WHISPER_RATE
+            if max_samples is not None:
+                capacity = min(capacity, max_samples + 1)
+        else:
+            capacity = max_samples + 1 if max_samples is not None else 600 * WHISPER_RATE
+        self.max_samples = max_samples
+        self._data = np.empty(max(capacity, 1), dtype=np.float32)
+        self.size = 0
+
+    def add(self, samples: np.ndarray, max_seconds: float | None) -> None:
+        end = self.size + samples.size
+        if self.max_samples is not None and end > self.max_samples:
+            raise AudioTooLong(end / WHISPER_RATE, max_seconds or 0.0, at_least=True)
+        if end > self._data.size:
+            grown = np.empty(max(end, 2 * self._data.size), dtype=np.float32)
+            grown[: self.size] = self._data[: self.size]
+            self._data = grown
+        self._data[self.size : end] = samples
+        self.size = end
+
+    def samples(self) -> np.ndarray:
+        return self._data[: self.size]
 
 
 def _frames(container: av.container.InputContainer, stream: av.AudioStream):  # type: ignore[name-defined]

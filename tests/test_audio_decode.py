@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import CLIPS, clip_path
+import soundfile as sf
+from conftest import CLIPS, ROOT, clip_path
 
 from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
 
@@ -31,7 +35,6 @@ def test_length_limit_from_the_header() -> None:
 def test_length_limit_while_decoding() -> None:
     # A raw ADTS stream declares no duration; the limit still holds while decoding.
     import tempfile
-    from pathlib import Path
 
     from audio_tools import convert
 
@@ -46,3 +49,51 @@ def test_length_limit_while_decoding() -> None:
 def test_non_audio_is_undecodable(data: bytes) -> None:
     with pytest.raises(UndecodableAudio):
         decode(io.BytesIO(data))
+
+
+def _tone_flac(path: Path, seconds: float, header_length: bool = True) -> Path:
+    """A quiet tone (it compresses poorly enough to be real work, well enough to stay small)."""
+    rate = 16000
+    t = np.arange(int(seconds * rate)) / rate
+    sf.write(path, (0.05 * np.sin(2 * np.pi * 440 * t)).astype(np.float32), rate, format="FLAC")
+    if not header_length:
+        data = bytearray(path.read_bytes())
+        data[21] &= 0xF0  # STREAMINFO's total-samples field, cleared as a piped encoder leaves it
+        data[22:26] = b"\0\0\0\0"
+        path.write_bytes(bytes(data))
+    return path
+
+
+def test_a_refusal_reports_the_real_or_the_least_length(tmp_path: Path) -> None:
+    with pytest.raises(AudioTooLong, match=r"lasts 120 s, longer than the 60 s"):
+        decode(_tone_flac(tmp_path / "a.flac", 120), max_seconds=60)
+    with pytest.raises(AudioTooLong, match=r"lasts at least 6\d s, longer than the 60 s"):
+        decode(_tone_flac(tmp_path / "b.flac", 120, header_length=False), max_seconds=60)
+
+
+PEAK_SCRIPT = """
+import resource, sys
+from pathlib import Path
+from engines.audio_decode import decode
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+audio = decode(Path(sys.argv[1]), max_seconds=float(sys.argv[2]))
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((after - before) * 1024, audio.nbytes)
+"""
+
+
+@pytest.mark.parametrize("header_length", [True, False], ids=["length in header", "no length in header"])
+def test_decoding_holds_the_audio_once(tmp_path: Path, header_length: bool) -> None:
+    # Five minutes under a four-hour limit: the decoded audio is 19 MB, and it must cost that once,
+    # not once in pieces and again joined (nor the limit's 900 MB reserved up front).
+    path = _tone_flac(tmp_path / "five.flac", 300, header_length)
+    result = subprocess.run(
+        [sys.executable, "-c", PEAK_SCRIPT, str(path), str(4 * 3600)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    grown, decoded = map(int, result.stdout.split())
+    assert decoded == pytest.approx(300 * WHISPER_RATE * 4, rel=0.01)
+    assert grown < 1.4 * decoded, (grown, decoded)

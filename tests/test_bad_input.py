@@ -21,6 +21,8 @@ import soundfile as sf
 from audio_tools import convert
 from conftest import clip_path, fast_settings
 from fakes import LOOPBACK_TLS, FastServer, start_fast_server
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 SURFACES = {
     "native": ("/v1/inference/audio/transcribe", "/v1/inference/audio/synthesize"),
@@ -396,3 +398,22 @@ def test_text_with_nothing_speakable_is_400(client: httpx.Client, surface: str, 
 def test_emoji_are_read_by_name_when_asked(client: httpx.Client, surface: str) -> None:
     response = client.post(SURFACES[surface][1], json={**GOOD, "input": "😀🎉", "read_emoji": True})
     assert response.status_code == 200 and len(response.content) > 24000  # "grinning face party popper"
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("surface_name", list(SURFACES))
+def test_arbitrary_unicode_never_gives_a_5xx(client: httpx.Client, surface_name: str) -> None:
+    # Any code point at all, lone surrogates and unassigned ones included, sent as JSON escapes.
+    url = SURFACES[surface_name][1]
+    alphabet = st.characters(exclude_categories=[]) | st.sampled_from(["\ud800", "\udfff", "\x00", "\u202e"])
+
+    @given(text=st.text(alphabet=alphabet, min_size=1, max_size=40))
+    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    def speak(text: str) -> None:
+        body = json.dumps({**GOOD, "input": text}).encode()
+        response = client.post(url, content=body, headers={"content-type": "application/json"})
+        assert response.status_code in (200, 400), (text, response.text[:300])
+        if response.status_code == 400:
+            assert error_code(response, surface_name) == "empty_input"
+
+    speak()
