@@ -68,6 +68,7 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
     import uvicorn
 
     from server.app import create_app
+    from server.protocol import guarded_protocol
     from server.requestlog import configure_logging
 
     configure_logging(settings.log_format, log_level)
@@ -83,6 +84,7 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
         access_log=False,
         timeout_graceful_shutdown=5,
         timeout_keep_alive=math.ceil(settings.keep_alive_s),
+        http=guarded_protocol(settings.header_timeout_s),
     )
     return 0
 

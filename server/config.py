@@ -37,6 +37,17 @@ class Settings:
     """'text' or 'json': one line per request either way."""
     keep_alive_s: float = 5.0
     """How long an idle keep-alive connection stays open."""
+    header_timeout_s: float = 10.0
+    """Longest a client may take to send a request's line and headers."""
+    body_idle_timeout_s: float = 30.0
+    """Longest an upload may stall with no bytes arriving."""
+    min_upload_kbps: float = 32.0
+    """Slowest average rate an upload may keep once past `upload_grace_s` (0: no minimum)."""
+    upload_grace_s: float = 10.0
+    max_uploads: int = 16
+    """Uploads being received at once; more get 503 with Retry-After."""
+    max_spool_bytes: int = 512 * 1024 * 1024
+    """Bytes of uploads being received at once, all of them together; past it, 503."""
     sentence_pause_s: float = 0.2
     """Silence between synthesized sentences (divided by the speed)."""
     paragraph_pause_s: float = 0.6
@@ -89,6 +100,12 @@ class Settings:
             cors_origins=tuple(o.strip() for o in env.get("AUDIO_CORS_ORIGINS", "").split(",") if o.strip()),
             log_format=log_format,
             keep_alive_s=read.number("AUDIO_KEEP_ALIVE_S", d.keep_alive_s, minimum=0.1),
+            header_timeout_s=read.number("AUDIO_HEADER_TIMEOUT_S", d.header_timeout_s, minimum=0.1),
+            body_idle_timeout_s=read.number("AUDIO_BODY_IDLE_TIMEOUT_S", d.body_idle_timeout_s, minimum=0.1),
+            min_upload_kbps=read.number("AUDIO_MIN_UPLOAD_KBPS", d.min_upload_kbps, minimum=0),
+            upload_grace_s=read.number("AUDIO_UPLOAD_GRACE_S", d.upload_grace_s, minimum=0),
+            max_uploads=read.integer("AUDIO_MAX_UPLOADS", d.max_uploads, minimum=1),
+            max_spool_bytes=int(read.number("AUDIO_MAX_SPOOL_MB", 512, minimum=1) * 1024 * 1024),
             sentence_pause_s=read.number("AUDIO_SENTENCE_PAUSE_S", d.sentence_pause_s, minimum=0),
             paragraph_pause_s=read.number("AUDIO_PARAGRAPH_PAUSE_S", d.paragraph_pause_s, minimum=0),
             normalize_text=not read.flag("AUDIO_NO_TEXT_NORMALIZATION"),

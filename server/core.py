@@ -33,6 +33,7 @@ from server.metrics import Metrics
 from server.served import Served
 from server.speech import SpeechJob
 from server.threads import iterate_in_thread, run_blocking
+from server.uploads import Pace, Uploads
 
 MIN_SPEED, MAX_SPEED = 0.25, 4.0
 T = TypeVar("T")
@@ -45,6 +46,8 @@ class Core:
         self.loader = loader
         self.metrics = metrics
         self.served = Served(registry, loader.engines.installed(registry), settings.allow_download)
+        self.uploads = Uploads(settings.max_uploads, settings.max_spool_bytes)
+        self.pace = Pace(settings.body_idle_timeout_s, settings.min_upload_kbps * 1024, settings.upload_grace_s)
         self.admissions = {
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()

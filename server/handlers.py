@@ -40,7 +40,12 @@ async def watching_disconnect(request: Request, cancel: Cancellation) -> AsyncIt
 
 async def transcription(request: Request, default_format: str, task: str, render: Renderer) -> Response:
     core: Core = request.app.state.core
-    form = await read_form(request, core.settings.max_upload_bytes)
+    upload = core.uploads.begin()
+    try:
+        form = await read_form(request, core.settings.max_upload_bytes, core.pace, upload)
+    except BaseException:
+        upload.release()
+        raise
     try:
         parsed, view, stream = transcription_request(form, default_format, task, core.settings.vad_default)
         cancel = Cancellation()
@@ -52,11 +57,12 @@ async def transcription(request: Request, default_format: str, task: str, render
         return await run_blocking(lambda: render(info, segments, view))
     finally:
         await form.close()
+        upload.release()
 
 
 async def speech(request: Request) -> Response:
     core: Core = request.app.state.core
-    parsed = speech_request(await read_json(request))
+    parsed = speech_request(await read_json(request, core.pace))
     cancel = Cancellation()
     async with watching_disconnect(request, cancel):
         result = await core.synthesize(parsed, cancel)

@@ -15,6 +15,7 @@ ERRORS = {
     401: "Missing or wrong API key",
     404: "Unknown model, or a model that is not installed",
     405: "Wrong HTTP method",
+    408: "The body stalled, or arrived slower than the server accepts",
     413: "Upload or body over the limit",
     415: "The file is not audio this server can decode",
     429: "The model's queue is full; retry after `Retry-After` seconds",
@@ -78,8 +79,8 @@ def _errors(envelope: str, *statuses: int) -> dict[str, Any]:
     return answers
 
 
-TRANSCRIBE_ERRORS = (400, 401, 404, 405, 413, 415, 429, 503)
-SPEECH_ERRORS = (400, 401, 404, 405, 413, 429, 503)
+TRANSCRIBE_ERRORS = (400, 401, 404, 405, 408, 413, 415, 429, 503)
+SPEECH_ERRORS = (400, 401, 404, 405, 408, 413, 429, 503)
 
 
 def _transcription_form(default_format: str, models: list[str], translate: bool = False) -> dict[str, Any]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -16,6 +15,7 @@ from server.cancel import ClientGone
 from server.errors import ApiError, bad_request, invalid, missing, quoted
 from server.jobs import SpeechRequest, TranscribeRequest
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
+from server.uploads import Pace, Upload, UploadTooLarge, paced
 
 # Room for the form's other fields and boundaries on top of the file itself.
 _FORM_OVERHEAD = 64 * 1024
@@ -27,12 +27,9 @@ MAX_PROMPT_CHARS = 8192
 _DRAIN_LIMIT = 256 * 1024 * 1024
 
 
-class UploadTooLarge(Exception):
-    pass
-
-
-async def read_form(request: Request, max_bytes: int) -> FormData:
-    """Parse multipart/form-data, spooling files to disk and refusing bodies over `max_bytes`."""
+async def read_form(request: Request, max_bytes: int, pace: Pace, upload: Upload | None = None) -> FormData:
+    """Parse multipart/form-data, spooling files to disk and refusing bodies over `max_bytes` or slower
+    than `pace` (the parser closes, and so deletes, what it had spooled)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):
         raise bad_request(
@@ -45,7 +42,7 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
     if declared and declared.isdigit() and int(declared) > limit:
         await _drain(request, int(declared))
         raise too_large
-    parser = MultiPartParser(request.headers, _bounded(request.stream(), limit), max_files=2, max_fields=32)
+    parser = MultiPartParser(request.headers, paced(request.stream(), limit, pace, upload), max_files=2, max_fields=32)
     try:
         return await parser.parse()
     except ClientDisconnect:
@@ -55,15 +52,6 @@ async def read_form(request: Request, max_bytes: int) -> FormData:
         raise too_large from None
     except MultiPartException as exc:
         raise bad_request("invalid_multipart", f"The multipart body could not be parsed: {exc}") from exc
-
-
-async def _bounded(stream: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
-    received = 0
-    async for chunk in stream:
-        received += len(chunk)
-        if received > limit:
-            raise UploadTooLarge
-        yield chunk
 
 
 async def _drain(request: Request, declared: int) -> None:
@@ -184,14 +172,14 @@ def _granularities(form: FormData) -> list[str]:
     return result
 
 
-async def read_json(request: Request) -> dict[str, Any]:
+async def read_json(request: Request, pace: Pace) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("application/json"):
         raise bad_request(
             "invalid_content_type", f"Expected an application/json body, got '{content_type or 'no content type'}'"
         )
     try:
-        body = b"".join([chunk async for chunk in _bounded(request.stream(), MAX_JSON_BYTES)])
+        body = b"".join([chunk async for chunk in paced(request.stream(), MAX_JSON_BYTES, pace)])
     except ClientDisconnect:
         raise ClientGone from None
     except UploadTooLarge:

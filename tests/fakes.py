@@ -27,6 +27,7 @@ from engines.synthesizer import Pauses, Piece, VoiceSettings
 from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions, Word
 from server.app import create_app
 from server.config import Settings
+from server.protocol import guarded_protocol
 
 # Every httpx.Client builds a TLS context and loads the CA bundle (~20 ms), even for plain http on
 # loopback; the tests' clients share this one instead.
@@ -227,7 +228,14 @@ def start_fast_server(settings: Settings, engines: FakeEngines | None = None) ->
     engines = engines or FakeEngines()
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings, engines=engines), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings, engines=engines),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # As `python -m server serve` runs it: the same keep-alive and header deadlines.
+        timeout_keep_alive=math.ceil(settings.keep_alive_s),
+        http=guarded_protocol(settings.header_timeout_s),
     )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)

@@ -64,7 +64,7 @@ def test_the_live_server_keeps_to_its_document(fast: FastServer) -> None:
     for operation in operations:
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+        @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
         def run(case: schemathesis.Case) -> None:
             case.call_and_validate(checks=checks)
 
