@@ -136,6 +136,20 @@ def sse_events(response: httpx.Response) -> list[dict[str, Any]]:
     return events
 
 
+def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`python -m server ARGS` in a process of its own, with only the AUDIO_* settings given here."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AUDIO_") and k != "HF_HUB_OFFLINE"}
+    return subprocess.run(
+        [sys.executable, "-m", "server", *args],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+
+
 def write_registry(folder: Path, change: Callable[[dict[str, Any]], None]) -> Path:
     """The shipped models.toml, changed as a parsed document (never as text) and written to `folder`."""
     document = tomllib.loads((ROOT / "models.toml").read_text(encoding="utf-8"))

@@ -105,8 +105,12 @@ class FakeTranscriber:
 
     multilingual: bool
     gate: Gate
+    fail: bool = False
+    """Raise an unexpected error, as a bug in an engine would."""
 
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
+        if self.fail:
+            raise RuntimeError("an engine bug")
         duration = round(len(audio) / WHISPER_RATE, 3)
         info = TranscriptInfo(language=options.language or "en", language_probability=0.99, duration=duration)
         silent = float(np.max(np.abs(audio))) < 1e-4 if audio.size else True
@@ -170,11 +174,13 @@ class FakeEngines:
     absent: frozenset[str] = frozenset()
     """Model slugs or voice names that are not installed."""
     speakers: dict[str, int] = field(default_factory=dict)
+    failing: bool = False
+    """Transcribers that raise an unexpected error."""
     """Voice name -> number of speakers, for multi-speaker voices (1 otherwise)."""
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
         self._load(entry.slug)
-        return FakeTranscriber(multilingual=not entry.slug.endswith(".en"), gate=self.gate)
+        return FakeTranscriber(multilingual=not entry.slug.endswith(".en"), gate=self.gate, fail=self.failing)
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
         self._load(voice.name)

@@ -7,13 +7,14 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import ROOT
-from fakes import LOOPBACK_TLS, FastServer, free_port
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer, free_port
 
 from server.requestlog import JsonFormatter
 
@@ -135,3 +136,28 @@ def test_a_served_process_logs_json_and_never_a_key(tmp_path: Path) -> None:
     requests = [r for r in requests if r.get("message") == "request"]
     assert [r["status"] for r in requests if r["route"] == "/oai/v1/models"] == [200, 401]
     assert all({"id", "route", "status", "time_s", "level", "time"} <= set(r) for r in requests)
+
+
+def test_an_unexpected_error_is_a_500_logged_once(
+    fast_server_with: Callable[..., FastServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    running = fast_server_with(engines=FakeEngines(failing=True))
+    caplog.set_level(logging.INFO)
+    clip = (ROOT / "tests" / "data" / "pocketsphinx_cards_002.wav").read_bytes()
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
+        response = c.post(
+            "/v1/inference/audio/transcribe",
+            data={"model": "whisper-1"},
+            files={"file": ("c.wav", clip)},
+            headers={"X-Request-Id": "bug-1"},
+        )
+    assert response.status_code == 500
+    body = response.json()
+    assert body["status"] == "error" and body["error"]["code"] == "internal_error"
+    assert "bug-1" in body["error"]["message"] and "Traceback" not in response.text
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    deadline = time.monotonic() + 2  # the server thread's record may land a moment after the answer
+    while not errors and time.monotonic() < deadline:
+        time.sleep(0.02)
+        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1 and "bug-1" in errors[0].getMessage(), [r.getMessage() for r in errors]

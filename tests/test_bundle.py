@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from audio_tools import read_audio
-from conftest import CLIPS, ROOT, RunningServer, clip_path, start_server, stop_server, write_registry
+from conftest import CLIPS, RunningServer, clip_path, run_cli, start_server, stop_server, write_registry
 from wer import wer
 
 pytestmark = pytest.mark.models
@@ -23,16 +22,7 @@ CLOSED_HUB = "http://127.0.0.1:9"
 
 
 def models(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AUDIO_")}
-    return subprocess.run(
-        [sys.executable, "-m", "server", "models", *args],
-        cwd=ROOT,
-        env={**base, **env},
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
+    return run_cli("models", *args, **env)
 
 
 def without_packages(document: dict[str, Any]) -> None:

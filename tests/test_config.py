@@ -3,30 +3,15 @@ validates without serving; an offline `download` says the network is unreachable
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, write_registry
+from conftest import run_cli, write_registry
 from fakes import free_port
 
 from server.config import ConfigError, Settings
-
-
-def run_cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("AUDIO_") and k != "HF_HUB_OFFLINE"}
-    return subprocess.run(
-        [sys.executable, "-m", "server", *args],
-        cwd=ROOT,
-        env={**full, **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess[str], *names: str) -> None:
