@@ -35,6 +35,8 @@ CALIBRATION = "The quick brown fox jumps over the lazy dog."
 TARGET_RMS = 10 ** (-20 / 20)
 """Speech at -20 dBFS RMS: the usual level for speech, with room above it for its peaks."""
 LEVELLING_DB = 3.0
+LEVELLING_SHARE = 2 / 3
+"""How much of a piece's distance from TARGET_RMS is made up: most, not all, so sentences keep some shape."""
 PEAK_LIMIT = 10 ** (-3 / 20)
 """No sample above -3 dBFS, so that MP3 and AAC decoders, which overshoot, stay under -1 dBFS."""
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
@@ -163,15 +165,15 @@ class Synthesizer:
         return audio
 
     def _raw(self, phonemes: list[str], settings: VoiceSettings, scale: float) -> np.ndarray:
-        """One piece at the voice's gain, levelled gently: brought half-way towards TARGET_RMS, by
-        at most LEVELLING_DB, so that sentences keep their relative levels but none stands out (a
-        long statement comes out of Piper a few dB quieter than a question). Then scaled down only
-        where it would come within PEAK_LIMIT of full scale."""
+        """One piece at the voice's gain, levelled: brought LEVELLING_SHARE of the way towards TARGET_RMS,
+        by at most LEVELLING_DB, so that none stands out (a long statement comes out of Piper a few dB
+        quieter than a question) while louder and quieter sentences stay in the same order. Then
+        scaled down only where it would come within PEAK_LIMIT of full scale."""
         audio = self._piper(phonemes, settings, scale) * self.gain
         level = speech_rms(audio, self.sample_rate)
         if level > 1e-6:
             limit = 10 ** (LEVELLING_DB / 20)
-            audio *= float(np.clip(np.sqrt(TARGET_RMS / level), 1 / limit, limit))
+            audio *= float(np.clip((TARGET_RMS / level) ** LEVELLING_SHARE, 1 / limit, limit))
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak > PEAK_LIMIT:
             audio *= PEAK_LIMIT / peak
