@@ -88,7 +88,11 @@ def test_one_log_line_per_request_with_its_facts(fast_client: httpx.Client, capl
         headers={"X-Request-Id": "req-7"},
     )
     assert response.status_code == 200
-    lines = [r for r in caplog.records if r.name == "server.access" and r.fields["id"] == "req-7"]  # type: ignore[attr-defined]
+    lines = access_lines(caplog, "req-7")
+    deadline = time.monotonic() + 2  # the line is written as the response ends, a moment after the client has it
+    while not lines and time.monotonic() < deadline:
+        time.sleep(0.02)
+        lines = access_lines(caplog, "req-7")
     assert len(lines) == 1
     fields = lines[0].fields  # type: ignore[attr-defined]
     assert fields["route"] == "/v1/inference/audio/transcribe"
@@ -96,6 +100,10 @@ def test_one_log_line_per_request_with_its_facts(fast_client: httpx.Client, capl
     assert fields["status"] == 200
     assert fields["audio_seconds"] == pytest.approx(1.96, abs=0.1)
     assert fields["queue_wait_s"] is not None and fields["time_s"] > 0
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name == "server.access" and r.fields["id"] == request_id]  # type: ignore[attr-defined]
 
 
 def test_the_json_format_is_one_object_per_line() -> None:
