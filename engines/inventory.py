@@ -62,8 +62,7 @@ def inventory(registry: Registry, cache_dir: Path) -> list[Item]:
             items.append(Item(slug, "synthesis", entry.aliases, "voices", state, 0, names))
             continue
         check = _checked(entry.source, slug, cache_dir)
-        english = any(n.endswith(".en") for n in (slug, *entry.aliases))
-        languages = "en" if english else "99 languages"
+        languages = "en" if entry.english_only else "99 languages"
         kind = _kind(entry.source)
         items.append(
             Item(slug, "transcription", entry.aliases, kind, check.state, check.size, languages, check.problem)

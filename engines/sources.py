@@ -35,13 +35,6 @@ def materialize(source: Source, name: str, cache_dir: Path, allow_download: bool
     return target_dir
 
 
-def download(source: Source, name: str, cache_dir: Path) -> Path:
-    """Fetch a hub source into the cache (the one step that uses the network)."""
-    if source.hub is None:
-        return materialize(source, name, cache_dir)
-    return _from_hub(source, name, cache_dir, allow_download=True)
-
-
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:

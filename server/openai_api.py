@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engines.registry import ModelEntry, VoiceMapping
+from engines.registry import ModelEntry
 from server import handlers, render
 from server.core import Core
 from server.errors import model_not_found, model_not_installed
@@ -50,14 +50,11 @@ async def retrieve_model(request: Request) -> JSONResponse:
 async def list_voices(request: Request) -> JSONResponse:
     """Every voice name that can be used now, with the Piper voice and speaker it is spoken with."""
     core: Core = request.app.state.core
-    served = core.served
-    voices: list[dict[str, Any]] = [_voice(name, served.voice_map[name]) for name in served.voice_map]
-    voices += [_voice(name, VoiceMapping(name=name, voice=name)) for name in sorted(served.installed.voices)]
+    voices = [
+        {"id": name, "name": name, "voice": mapping.voice, "speaker_id": mapping.speaker_id}
+        for name, mapping in core.served.voices()
+    ]
     return JSONResponse({"voices": voices, "data": voices})
-
-
-def _voice(name: str, mapping: VoiceMapping) -> dict[str, Any]:
-    return {"id": name, "name": name, "voice": mapping.voice, "speaker_id": mapping.speaker_id}
 
 
 def _model(slug: str, entry: ModelEntry) -> dict[str, Any]:

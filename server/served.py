@@ -28,16 +28,22 @@ class Served:
             return True
         return self.allow_download and entry.source is not None and entry.source.hub is not None
 
-    def models(self) -> list[ModelEntry]:
-        return [entry for entry in self.registry.models.values() if self.usable(entry)]
+    def models(self, task: str | None = None) -> list[ModelEntry]:
+        """The entries that can be used now (of one task, if given), in registry order."""
+        usable = [entry for entry in self.registry.models.values() if self.usable(entry)]
+        return [entry for entry in usable if task is None or entry.task == task]
 
     def voice(self, name: str) -> VoiceMapping | None:
         """A voice name, or an installed Piper voice by its own name (with its own defaults)."""
         if name in self.voice_map:
             return self.voice_map[name]
-        if name in self.installed.voices:
-            return VoiceMapping(name=name, voice=name)
-        return None
+        return VoiceMapping(name=name, voice=name) if name in self.installed.voices else None
+
+    def voices(self) -> list[tuple[str, VoiceMapping]]:
+        """Every voice name usable now, with what it is spoken with: the mapped names, then the
+        installed Piper voices by their own names."""
+        own = [(name, VoiceMapping(name=name, voice=name)) for name in sorted(self.installed.voices)]
+        return [*self.voice_map.items(), *own]
 
     def voice_names(self) -> list[str]:
-        return [*self.voice_map, *sorted(self.installed.voices)]
+        return [name for name, _ in self.voices()]

@@ -80,17 +80,15 @@ async def build_info(core: Core) -> Info:
             attribution=WHISPER,
             installed=True,
             version=None,
-            languages=["en"] if _english_only(entry) else sorted(LANGUAGES),
+            languages=["en"] if entry.english_only else sorted(LANGUAGES),
         )
-        for entry in served.models()
-        if entry.task == "transcription" and entry.slug in served.installed.models
+        for entry in served.models("transcription")
+        if entry.slug in served.installed.models
     ]
-    synthesis = next((e for e in served.models() if e.task == "synthesis"), None)
+    synthesis = next(iter(served.models("synthesis")), None)
     voices: list[TtsVoice] = []
     if synthesis is not None:
-        names = [*served.voice_map.items(), *((n, served.voice(n)) for n in sorted(served.installed.voices))]
-        for name, mapping in names:
-            assert mapping is not None  # installed voices always resolve
+        for name, mapping in served.voices():
             engine = await core.load_synthesizer(mapping.voice, synthesis)
             speakers = engine.voice.config.speaker_id_map
             voices.append(
@@ -130,10 +128,6 @@ async def build_info(core: Core) -> Info:
             )
         ],
     )
-
-
-def _english_only(entry: ModelEntry) -> bool:
-    return any(name.endswith(".en") for name in (entry.slug, *entry.aliases))
 
 
 def _language(espeak_voice: str) -> str:
@@ -261,16 +255,16 @@ class WyomingHandler(AsyncEventHandler):
         language = (self.transcribe.language or "").split("-")[0].lower()
         # Without a name: the first installed model that speaks the language asked for.
         installed = self.core.served.installed.models
-        for entry in self.core.served.models():
-            speaks = not language or language == "en" or not _english_only(entry)
-            if entry.task == "transcription" and entry.slug in installed and speaks:
+        for entry in self.core.served.models("transcription"):
+            speaks = not language or language == "en" or not entry.english_only
+            if entry.slug in installed and speaks:
                 return entry
         raise ApiError(404, "model_not_found", "No installed transcription model can take this language")
 
     async def _speak(self, text: str, voice: object, whole: bool) -> None:
         name = getattr(voice, "name", None) or self._voice_for(getattr(voice, "language", None))
         speaker = getattr(voice, "speaker", None)
-        synthesis = next((e for e in self.core.served.models() if e.task == "synthesis"), None)
+        synthesis = next(iter(self.core.served.models("synthesis")), None)
         if synthesis is None:
             raise ApiError(404, "model_not_found", "No synthesis model is installed")
         request = SpeechRequest(model=synthesis.slug, input=text, voice=name, response_format="pcm", speaker=speaker)

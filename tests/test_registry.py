@@ -7,8 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import OPENAI_VOICES
 
-from engines.registry import RegistryError, load_registry, parse_registry
+from engines.inventory import Installed
+from engines.registry import RegistryError, parse_registry
+from engines.registry_files import load_registry
 from server.config import PROJECT_ROOT
+from server.served import Served
 
 
 def test_shipped_registry() -> None:
@@ -22,8 +25,9 @@ def test_shipped_registry() -> None:
     for slug in ("gpt-4o-transcribe", "gpt-4o-mini-transcribe"):
         assert registry.resolve(slug) is whisper
     assert set(registry.voice_map) >= set(OPENAI_VOICES)
-    assert registry.resolve_voice("en_US-joe-medium") is not None
-    assert registry.resolve_voice("dracula") is None
+    served = Served(registry, Installed(models=frozenset(registry.models), voices=frozenset(registry.voices)))
+    assert served.voice("en_US-joe-medium") is not None
+    assert served.voice("dracula") is None
     assert registry.resolve("nothing") is None
 
 
