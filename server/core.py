@@ -16,10 +16,11 @@ import numpy as np
 
 from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
 from engines.audio_encode import FORMATS, Bitrates
+from engines.inventory import Installed
 from engines.loader import ModelLoader, place
 from engines.normalize import normalize
 from engines.registry import ModelEntry, Registry
-from engines.synthesizer import Pauses, Synthesizer, VoiceSettings
+from engines.synthesizer import Pauses, Piece, Synthesizer, VoiceSettings
 from engines.text import speakable
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server import requestlog
@@ -48,6 +49,8 @@ class Core:
         self.served = Served(registry, loader.engines.installed(registry), settings.allow_download)
         self.uploads = Uploads(settings.max_uploads, settings.max_spool_bytes)
         self.pace = Pace(settings.body_idle_timeout_s, settings.min_upload_kbps * 1024, settings.upload_grace_s)
+        self._pauses = Pauses(settings.sentence_pause_s, settings.paragraph_pause_s)
+        self._bitrates = Bitrates(settings.mp3_kbps, settings.opus_kbps, settings.aac_kbps)
         self.admissions = {
             slug: Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
             for slug, entry in registry.models.items()
@@ -61,16 +64,16 @@ class Core:
 
     # ------------------------------------------------------------ models
 
-    def reload(self, registry: Registry) -> None:
-        """Serve a changed registry: a model pulled or removed while the server runs. Models already
-        known keep their queues; new ones get theirs."""
+    def reload(self, registry: Registry, installed: Installed) -> None:
+        """Serve a changed registry: a model pulled or removed while the server runs (`installed`
+        looked up off the event loop). Models already known keep their queues; new ones get theirs."""
         for slug, entry in registry.models.items():
             if slug not in self.admissions:
                 admission = Admission(slug, self._concurrency(entry), entry.limits.max_queue, entry.limits.timeout_s)
                 self.metrics.watch_admission(admission)
                 self.admissions[slug] = admission
         self.loader.registry = registry
-        self.served = Served(registry, self.loader.engines.installed(registry), self.settings.allow_download)
+        self.served = Served(registry, installed, self.settings.allow_download)
         self.registry = registry
 
     def model(self, slug: str, task: str) -> ModelEntry:
@@ -238,11 +241,16 @@ class Core:
             mapping = replace(mapping, speaker_id=_speaker_id(synthesizer, request.speaker, request.voice))
         if mapping.speaker_id is not None and mapping.speaker_id >= synthesizer.num_speakers:
             raise bad_request("voice_not_found", f"voice {quoted(request.voice)} names a missing speaker", "voice")
-        spoken = speakable(text)
-        if self.settings.normalize_text if request.normalize is None else request.normalize:
-            spoken = normalize(spoken, synthesizer.language, read_emoji=request.read_emoji)
-        pauses = Pauses(self.settings.sentence_pause_s, self.settings.paragraph_pause_s)
-        pieces = await run_blocking(lambda: synthesizer.pieces(spoken, pauses))
+        normalizing = self.settings.normalize_text if request.normalize is None else request.normalize
+
+        def prepare() -> list[Piece]:
+            # Cleaning, spelling out and phonemizing up to 4096 characters: one hop off the event loop.
+            spoken = speakable(text)
+            if normalizing:
+                spoken = normalize(spoken, synthesizer.language, read_emoji=request.read_emoji)
+            return synthesizer.pieces(spoken, self._pauses)
+
+        pieces = await run_blocking(prepare)
         if not pieces:
             raise bad_request("empty_input", "'input' has nothing to speak (only punctuation or symbols)", "input")
         job = SpeechJob(
@@ -256,7 +264,7 @@ class Core:
             ),
             speed=request.speed,
             format_name=audio_format.name,
-            bitrates=Bitrates(self.settings.mp3_kbps, self.settings.opus_kbps, self.settings.aac_kbps),
+            bitrates=self._bitrates,
             gate=self._render_gates[self.loader.synthesis_device(entry)],
             cancel=cancel,
             in_use=self.loader.in_use,

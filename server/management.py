@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from engines import catalog, store
-from engines.registry import load_document, load_registry
+from engines.registry_files import load_document, load_registry
 from engines.sources import ModelSourceError
 from server.core import Core
 from server.errors import ApiError, bad_request, model_not_found
@@ -116,7 +116,8 @@ class Management:
     async def _reload(self) -> None:
         settings = self.core.settings
         registry = await run_blocking(lambda: load_registry(settings.models_path, settings.overlay_dirs))
-        self.core.reload(registry)
+        installed = await run_blocking(lambda: self.core.loader.engines.installed(registry))
+        self.core.reload(registry, installed)
 
 
 async def pull(request: Request) -> JSONResponse:

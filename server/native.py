@@ -50,7 +50,7 @@ def _model(core: Core, entry: ModelEntry) -> dict[str, Any]:
         "task": entry.task,
         "description": entry.description,
         "state": "installed" if entry.slug in served.installed.models else "not downloaded",
-        "loaded": any(key == f"model:{entry.slug}" for key in core.loader.loaded()),
+        "loaded": f"model:{entry.slug}" in core.loader.loaded(),
     }
     if entry.task == "synthesis":
         body["voices"] = {name: {"voice": m.voice, "speaker_id": m.speaker_id} for name, m in served.voice_map.items()}

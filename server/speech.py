@@ -38,11 +38,10 @@ class SpeechJob:
             # The piece's index is the priority: every stream's first piece goes first.
             with self.in_use(self.synthesizer), self.gate.hold(priority=index):
                 audio = self.synthesizer.render(piece.phonemes, self.settings, self.speed)
-            if piece.pause_after_s:
-                # The pause between sentences keeps pace with the speech.
-                audio = np.concatenate([audio, np.zeros(int(rate * piece.pause_after_s / self.speed), np.float32)])
-            self.audio_seconds += len(audio) / rate
-            data = encoder.push(audio)
+            # The pause between sentences keeps pace with the speech.
+            pause = np.zeros(int(rate * piece.pause_after_s / self.speed), np.float32)
+            self.audio_seconds += (len(audio) + len(pause)) / rate
+            data = encoder.push(audio) + encoder.push(pause)
             if data:
                 yield data
         tail = encoder.finish()
