@@ -10,7 +10,7 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -34,6 +34,9 @@ class Packed:
     entry: Mapping[str, Any]
     folder: Path
     files: tuple[str, ...]
+    sha256: Mapping[str, str] = field(default_factory=dict)
+    """Digests already checked (the registry's pins, verified when the files were materialized);
+    files without one are hashed while the manifest is written."""
 
 
 def write(out: Path, packed: Iterable[Packed]) -> dict[str, Any]:
@@ -46,7 +49,8 @@ def write(out: Path, packed: Iterable[Packed]) -> dict[str, Any]:
         for name in item.files:
             real = (item.folder / name).resolve()
             path = f"files/{safe_name(item.name)}/{name}"
-            files.append({"name": name, "path": path, "size": real.stat().st_size, "sha256": sha256_of(real)})
+            digest = item.sha256.get(name) or sha256_of(real)
+            files.append({"name": name, "path": path, "size": real.stat().st_size, "sha256": digest})
         entries.append({"table": item.table, "name": item.name, "entry": dict(item.entry), "files": files})
     manifest = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "entries": entries}
     out.parent.mkdir(parents=True, exist_ok=True)

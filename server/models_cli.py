@@ -12,8 +12,9 @@ import tomli_w
 
 from engines import bundle, catalog, store
 from engines.bundle import BundleError, Packed
-from engines.inventory import Item, inventory
-from engines.registry import Registry, RegistryError, load_document, load_registry
+from engines.inventory import Item, installed, inventory
+from engines.registry import Registry, RegistryError
+from engines.registry_files import load_document, load_registry
 from engines.sources import ModelSourceError, materialize
 from server.config import Settings
 
@@ -102,7 +103,9 @@ def _pull(name: str, settings: Settings) -> int:
 
 def _bundle(out: Path, names: list[str], registry: Registry, settings: Settings) -> int:
     document, _ = load_document(settings.models_path, settings.overlay_dirs)
-    chosen = names or [i.name for i in inventory(registry, settings.cache_dir) if i.state == "installed"]
+    # What is present: `materialize` below checks each sha256, once, and the manifest reuses them.
+    found = installed(registry, settings.cache_dir)
+    chosen = names or [*sorted(found.models), *sorted(found.voices)]
     packed = []
     for name in chosen:
         entry = registry.resolve(name)
@@ -120,7 +123,7 @@ def _bundle(out: Path, names: list[str], registry: Registry, settings: Settings)
             return 1
         folder, files = (folder.parent, (folder.name,)) if folder.is_file() else (folder, _files(folder))
         raw = {k: v for k, v in document[table][key].items() if k != "source"}
-        packed.append(Packed(table=table, name=key, entry=raw, folder=folder, files=files))
+        packed.append(Packed(table=table, name=key, entry=raw, folder=folder, files=files, sha256=source.sha256))
     started = time.monotonic()
     manifest = bundle.write(out, packed)
     total = sum(f["size"] for e in manifest["entries"] for f in e["files"])
