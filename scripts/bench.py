@@ -27,7 +27,7 @@ import numpy as np
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.audio_encode import FORMATS, Encoder
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry import load_registry
+from engines.registry_files import load_registry
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import Transcriber, TranscriptionOptions
 from server.config import Settings

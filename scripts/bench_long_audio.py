@@ -26,7 +26,7 @@ def child(minutes: float, model: str, windows: bool) -> None:
 
     from engines.audio_decode import WHISPER_RATE, decode
     from engines.loader import ModelFiles, ModelLoader
-    from engines.registry import load_registry
+    from engines.registry_files import load_registry
     from engines.transcriber import TranscriptionOptions
     from server.config import Settings
 

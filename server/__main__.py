@@ -9,7 +9,8 @@ import os
 import sys
 from collections.abc import Mapping
 
-from engines.registry import RegistryError, load_registry
+from engines.registry import RegistryError
+from engines.registry_files import load_registry
 from engines.sources import ModelSourceError, materialize
 from server import models_cli
 from server.config import ConfigError, Settings

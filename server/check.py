@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engines.registry import Source, load_registry
+from engines.registry import Source
+from engines.registry_files import load_registry
 from engines.sources import ModelSourceError, materialize
 from server.config import Settings
 

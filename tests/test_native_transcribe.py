@@ -16,7 +16,7 @@ from faster_whisper import WhisperModel
 from wer import normalise, wer
 
 from engines.audio_decode import decode
-from engines.registry import load_registry
+from engines.registry_files import load_registry
 from engines.sources import materialize
 from server.config import PROJECT_ROOT, Settings
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry import load_registry
+from engines.registry_files import load_registry
 from engines.stretch import stretch
 from engines.synthesizer import PEAK_LIMIT, Pauses, Synthesizer, VoiceSettings, speech_rms
 from server.config import PROJECT_ROOT, Settings

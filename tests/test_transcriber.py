@@ -12,7 +12,7 @@ from wer import wer
 from engines import transcriber as transcriber_module
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry import load_registry
+from engines.registry_files import load_registry
 from engines.transcriber import Segment, Transcriber, TranscriptionOptions, _windows, full_text
 from server.config import PROJECT_ROOT, Settings
 
