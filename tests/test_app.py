@@ -88,11 +88,7 @@ def test_one_log_line_per_request_with_its_facts(fast_client: httpx.Client, capl
         headers={"X-Request-Id": "req-7"},
     )
     assert response.status_code == 200
-    lines = access_lines(caplog, "req-7")
-    deadline = time.monotonic() + 2  # the line is written as the response ends, a moment after the client has it
-    while not lines and time.monotonic() < deadline:
-        time.sleep(0.02)
-        lines = access_lines(caplog, "req-7")
+    lines = records_when(caplog, lambda r: r.name == "server.access" and r.fields["id"] == "req-7")  # type: ignore[attr-defined]
     assert len(lines) == 1
     fields = lines[0].fields  # type: ignore[attr-defined]
     assert fields["route"] == "/v1/inference/audio/transcribe"
@@ -102,8 +98,17 @@ def test_one_log_line_per_request_with_its_facts(fast_client: httpx.Client, capl
     assert fields["queue_wait_s"] is not None and fields["time_s"] > 0
 
 
-def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "server.access" and r.fields["id"] == request_id]  # type: ignore[attr-defined]
+def records_when(
+    caplog: pytest.LogCaptureFixture, wanted: Callable[[logging.LogRecord], bool]
+) -> list[logging.LogRecord]:
+    """The captured records that are `wanted`, once there are any: the server thread writes a request's
+    lines as its response ends, a moment after the client already has it."""
+    deadline = time.monotonic() + 2
+    while True:
+        found = [r for r in caplog.records if wanted(r)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
 
 
 def test_the_json_format_is_one_object_per_line() -> None:
@@ -163,9 +168,5 @@ def test_an_unexpected_error_is_a_500_logged_once(
     body = response.json()
     assert body["status"] == "error" and body["error"]["code"] == "internal_error"
     assert "bug-1" in body["error"]["message"] and "Traceback" not in response.text
-    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
-    deadline = time.monotonic() + 2  # the server thread's record may land a moment after the answer
-    while not errors and time.monotonic() < deadline:
-        time.sleep(0.02)
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    errors = records_when(caplog, lambda r: r.levelno >= logging.ERROR)
     assert len(errors) == 1 and "bug-1" in errors[0].getMessage(), [r.getMessage() for r in errors]

@@ -26,6 +26,15 @@ WHISPER = "openai/whisper-1"
 CARDS = "pocketsphinx_cards_002.wav"  # 2 s: two fake segments
 
 
+def whisper_limits(**limits: float) -> Callable[[dict[str, Any]], None]:
+    """A models.toml change: these limits for whisper-1."""
+
+    def change(document: dict[str, Any]) -> None:
+        document["models"]["openai/whisper-1"].update(limits)
+
+    return change
+
+
 def queue_of_one(document: dict[str, Any]) -> None:
     document["defaults"]["max_queue"] = 1
     tiny = document["models"]["local/whisper-tiny.en"]
@@ -164,10 +173,7 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
 def test_waiters_that_hang_up_leave_the_queue_at_once(
     fast_server_with: Callable[..., FastServer], tmp_path: Path
 ) -> None:
-    def queue_of_three(document: dict[str, Any]) -> None:
-        document["models"]["openai/whisper-1"]["max_queue"] = 3
-
-    running = fast_server_with(models_path=write_registry(tmp_path, queue_of_three))
+    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(max_queue=3)))
     gate = running.engines.gate
     gate.close()
     with ThreadPoolExecutor(2) as pool:
@@ -313,10 +319,7 @@ def test_hanging_up_stops_the_synthesis(fast_client: httpx.Client, fast: FastSer
 def test_error_after_the_stream_started_is_an_sse_event(
     fast_server_with: Callable[..., FastServer], tmp_path: Path
 ) -> None:
-    def short_timeout(document: dict[str, Any]) -> None:
-        document["models"]["openai/whisper-1"]["timeout_s"] = 0.5
-
-    running = fast_server_with(models_path=write_registry(tmp_path, short_timeout))
+    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(timeout_s=0.5)))
     gate = running.engines.gate
     gate.close()
     gate.allow(1)
