@@ -47,12 +47,15 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
             if max_seconds is not None and declared is not None and declared > max_seconds:
                 raise AudioTooLong(declared, max_seconds)
             audio = _Buffer(declared, max_samples)
-            resampler = av.AudioResampler(format="flt", layout="mono", rate=WHISPER_RATE)
+            # 16-bit, as faster-whisper's own decode_audio resamples: the server then hears exactly
+            # what faster-whisper in-process hears from the same file (float samples differ in the
+            # last bits, and that is enough to change a word here and there).
+            resampler = av.AudioResampler(format="s16", layout="mono", rate=WHISPER_RATE)
             for frame in _frames(container, stream):
                 for out in resampler.resample(frame):
-                    audio.add(out.to_ndarray().reshape(-1), max_seconds)
+                    audio.add(_floats(out), max_seconds)
             for out in resampler.resample(None):
-                audio.add(out.to_ndarray().reshape(-1), max_seconds)
+                audio.add(_floats(out), max_seconds)
     except (UndecodableAudio, AudioTooLong):
         raise
     except av.EOFError as exc:
@@ -67,6 +70,10 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndar
     if audio.size == 0:
         raise UndecodableAudio("the file holds no audio samples")
     return audio.samples()
+
+
+def _floats(frame: av.AudioFrame) -> np.ndarray:
+    return frame.to_ndarray().reshape(-1).astype(np.float32) / 32768.0
 
 
 class _Buffer:
