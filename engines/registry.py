@@ -45,6 +45,23 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Decoding:
+    """How a Whisper model decodes; 0 leaves a number to the device (see `engines.loader.batching_for`)."""
+
+    batch_size: int = 0
+    """Chunks of 30 s decoded in one call, from one request or several."""
+    batch_wait_ms: float = 5.0
+    """How long a chunk waits for others to share its batch."""
+    num_workers: int = 0
+    """Batches decoded at once (CTranslate2 workers)."""
+    cpu_threads: int = 0
+    """Threads each worker uses on the CPU."""
+    long_audio: str = "batched"
+    """'batched', or 'sequential': audio longer than one chunk decoded in order, each window
+    prompted with the text before it (for a model that is more accurate so)."""
+
+
+@dataclass(frozen=True)
 class ModelEntry:
     slug: str
     task: Task
@@ -58,6 +75,7 @@ class ModelEntry:
     idle_unload_s: float
     limits: Limits
     beam_size: int = 5
+    decoding: Decoding = field(default_factory=lambda: Decoding())
 
     @property
     def english_only(self) -> bool:
@@ -203,6 +221,11 @@ _MODEL_KEYS = {
     "max_queue",
     "timeout_s",
     "beam_size",
+    "batch_size",
+    "batch_wait_ms",
+    "num_workers",
+    "cpu_threads",
+    "long_audio",
 }
 
 
@@ -238,6 +261,17 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     beam_size = _get(body, "beam_size", int, key, 5)
     if beam_size < 1:
         raise RegistryError(f"{key}.beam_size: must be at least 1")
+    decoding = Decoding(
+        batch_size=_get(body, "batch_size", int, key, 0),
+        batch_wait_ms=float(_get(body, "batch_wait_ms", (int, float), key, 5.0)),
+        num_workers=_get(body, "num_workers", int, key, 0),
+        cpu_threads=_get(body, "cpu_threads", int, key, 0),
+        long_audio=_get(body, "long_audio", str, key, "batched"),
+    )
+    if decoding.long_audio not in ("batched", "sequential"):
+        raise RegistryError(f"{key}.long_audio: must be 'batched' or 'sequential'")
+    if min(decoding.batch_size, decoding.num_workers, decoding.cpu_threads) < 0 or decoding.batch_wait_ms < 0:
+        raise RegistryError(f"{key}: batch_size, batch_wait_ms, num_workers and cpu_threads must be >= 0")
     return ModelEntry(
         slug=slug,
         task=task,
@@ -250,6 +284,7 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
         idle_unload_s=float(_get(body, "idle_unload_s", (int, float), key, defaults["idle_unload_s"])),
         limits=limits,
         beam_size=beam_size,
+        decoding=decoding,
     )
 
 

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import bisect
 import itertools
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, replace
+import re
+from collections import deque
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
 from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import TranscriptionInfo as FwInfo
+from faster_whisper.transcribe import Word as FwWord
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
 from engines.audio_decode import WHISPER_RATE
+from engines.batching import (
+    LOG_PROB_MIN,
+    NO_SPEECH_MIN,
+    NOISE_NO_SPEECH,
+    Batcher,
+    Chunk,
+    ChunkResult,
+    DecodeKey,
+    failed,
+)
 from engines.languages import LANGUAGE_NAMES
 
 LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
 WINDOW_SECONDS = 300.0
+"""Sequential decoding and VAD take long audio this many seconds at a time."""
+CHUNK_SECONDS = 30.0
+"""Whisper's input: batched decoding packs up to this much speech into each chunk."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,13 @@ class TranscriptionOptions:
     vad_filter: bool = False
     """Skip non-speech before decoding (timestamps still refer to the original audio)."""
     drop_non_speech: bool = True
-    """Return nothing for audio with no speech, and drop segments that lie outside speech."""
+    """Return nothing for audio with no speech, and drop segments that Whisper itself doubts."""
+    sentence_segments: bool = False
+    """Cut the transcript into segments at sentences and pauses (verbose_json, subtitles); batched
+    decoding then times the words to find them."""
+    condition_on_previous_text: bool = False
+    """Decode in order, each window prompted with the text before it (Whisper's sequential mode),
+    instead of in batches of independent chunks."""
 
 
 @dataclass(frozen=True)
@@ -71,15 +95,47 @@ def full_text(segments: Sequence[Segment]) -> str:
     return "".join(s.text for s in segments).strip()
 
 
+@dataclass(frozen=True)
+class Batching:
+    """How a model decodes chunks: how many at once, in how many workers, waiting how long for company."""
+
+    batch_size: int = 4
+    workers: int = 1
+    wait_s: float = 0.005
+    long_audio: bool = True
+    """Batch the chunks of audio longer than one chunk too; False decodes it sequentially."""
+
+
 @dataclass
 class Transcriber:
     model: WhisperModel
     beam_size: int = 5
+    batching: Batching = field(default_factory=Batching)
+    batcher: Batcher = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.batcher = Batcher(self.model, self.batching.batch_size, self.batching.workers, self.batching.wait_s)
 
     @classmethod
-    def load(cls, path: Path, device: str, compute_type: str, beam_size: int = 5) -> Transcriber:
-        model = WhisperModel(str(path), device=device, compute_type=compute_type, local_files_only=True)
-        return cls(model=model, beam_size=beam_size)
+    def load(
+        cls,
+        path: Path,
+        device: str,
+        compute_type: str,
+        beam_size: int = 5,
+        batching: Batching | None = None,
+        cpu_threads: int = 0,
+    ) -> Transcriber:
+        batching = batching or Batching()
+        model = WhisperModel(
+            str(path),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=cpu_threads,
+            num_workers=batching.workers,
+            local_files_only=True,
+        )
+        return cls(model=model, beam_size=beam_size, batching=batching)
 
     @property
     def multilingual(self) -> bool:
@@ -88,20 +144,94 @@ class Transcriber:
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
         """Start decoding; segments come lazily, so iterate them once, in the worker thread.
 
-        Audio longer than WINDOW_SECONDS is decoded window by window, cut at pauses, so
-        faster-whisper's features (which it computes for all of its input at once) stay
-        bounded; each window is prompted with the text before it.
+        By default Silero VAD cuts the speech into chunks of up to 30 s, which are decoded in
+        batches (with other requests' chunks too). `condition_on_previous_text` decodes in
+        order instead, each window prompted with the text before it.
         """
         duration = round(len(audio) / WHISPER_RATE, 3)
-        speech: list[tuple[float, float]] | None = None
+        sequential = options.condition_on_previous_text or not options.drop_non_speech
+        speech: list[tuple[float, float]] = []
         if options.drop_non_speech or duration > WINDOW_SECONDS:
             # Whisper invents "Thank you." on music and noise; Silero VAD (about 1/400 of real
             # time) tells whether there is any speech at all, and where.
-            speech = speech_regions(audio)
+            speech = speech_regions(audio, max_speech_s=None if sequential else CHUNK_SECONDS)
             if not speech and options.drop_non_speech:
                 info = TranscriptInfo(language=options.language or "en", language_probability=0.0, duration=duration)
                 return info, iter(())
-        windows = _windows(duration, speech or [])
+        if not self.batching.long_audio and len(_chunks(speech)) > 1:
+            sequential = True  # this model is more accurate on long audio with the previous text
+        if sequential:
+            language, probability, pieces = self._sequential(audio, duration, speech, options)
+        else:
+            language, probability, pieces = self._batched(audio, speech, options)
+        info = TranscriptInfo(language=language, language_probability=probability, duration=duration)
+        return info, _kept(pieces, options.drop_non_speech)
+
+    # ------------------------------------------------------------ batched
+
+    def _batched(
+        self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
+    ) -> tuple[str, float, Iterator[FwSegment]]:
+        chunks = _chunks(speech)
+        first = self._features(audio, chunks[0])
+        language, probability = options.language, 1.0
+        if not self.multilingual:
+            language = "en"
+        elif language is None:
+            language, probability, _ = self.model.detect_language(features=first)
+        key = DecodeKey(
+            language=language,
+            task=options.task,
+            prompt=options.prompt or None,
+            word_timestamps=options.word_timestamps or options.sentence_segments,
+            beam_size=self.beam_size,
+        )
+        tokenizer = self.batcher.tokenizer(key)
+        temperatures = _fallback_temperatures(options.temperature)
+        # A few chunks in flight per request keep the batches full without holding a long
+        # file's features all at once.
+        ahead = self.batching.batch_size * self.batching.workers
+
+        def segments() -> Iterator[FwSegment]:
+            pending: deque[tuple[list[tuple[float, float]], Chunk]] = deque()
+            upcoming = iter(enumerate(chunks))
+            try:
+                while True:
+                    for index, pieces in itertools.islice(upcoming, max(0, ahead - len(pending))):
+                        features = first if index == 0 else self._features(audio, pieces)
+                        chunk = Chunk(
+                            features=pad_or_trim(features),
+                            duration=features.shape[-1] / self.model.frames_per_second,
+                            key=key,
+                            temperatures=temperatures,
+                        )
+                        self.batcher.submit(chunk)
+                        pending.append((pieces, chunk))
+                    if not pending:
+                        return
+                    pieces, chunk = pending.popleft()
+                    result = chunk.future.result()
+                    restored = _restored(result, pieces, tokenizer.encode)
+                    yield from (s if options.word_timestamps else replace(s, words=None) for s in restored)
+            finally:
+                for _, chunk in pending:
+                    chunk.abandon()
+
+        return language, float(probability), segments()
+
+    def _features(self, audio: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
+        samples = np.concatenate([audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] for a, b in pieces])
+        return self.model.feature_extractor(samples)[..., :-1]
+
+    # ------------------------------------------------------------ sequential
+
+    def _sequential(
+        self, audio: np.ndarray, duration: float, speech: list[tuple[float, float]], options: TranscriptionOptions
+    ) -> tuple[str, float, Iterator[FwSegment]]:
+        """Whisper's own loop, window by window past WINDOW_SECONDS (cut at pauses), so that
+        faster-whisper's features (computed for all of its input at once) stay bounded; each
+        window is prompted with the text before it."""
+        windows = _windows(duration, speech)
         first, info = self._window(audio, windows[0], options, options.language, options.prompt)
 
         def segments() -> Iterator[FwSegment]:
@@ -110,13 +240,9 @@ class Transcriber:
                 pieces = first if index == 0 else self._window(audio, window, options, info.language, text)[0]
                 for piece in pieces:
                     text = piece.text
-                    if not options.drop_non_speech or _is_speech(piece, speech or []):
-                        yield piece
+                    yield piece
 
-        transcript_info = TranscriptInfo(
-            language=info.language, language_probability=float(info.language_probability), duration=duration
-        )
-        return transcript_info, (_segment(i, s) for i, s in enumerate(segments()))
+        return info.language, float(info.language_probability), segments()
 
     def _window(
         self,
@@ -141,22 +267,119 @@ class Transcriber:
         return (_shift(piece, start) for piece in pieces), info
 
 
-def speech_regions(audio: np.ndarray) -> list[tuple[float, float]]:
+def speech_regions(audio: np.ndarray, max_speech_s: float | None = None) -> list[tuple[float, float]]:
     """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them).
 
-    The VAD copies its whole input a few times over, so long audio goes through it a window
-    at a time; regions that the window edges split are joined again.
+    With `max_speech_s`, regions are cut at the shortest pauses (160 ms, as faster-whisper's
+    batched mode does) and none is longer. The VAD copies its whole input a few times over, so
+    long audio goes through it a window at a time; regions that the window edges split are
+    joined again where they fit.
     """
+    vad = (
+        VadOptions()
+        if max_speech_s is None
+        else VadOptions(max_speech_duration_s=max_speech_s, min_silence_duration_ms=160)
+    )
+    longest = max_speech_s or float("inf")
     step = int(WINDOW_SECONDS * WHISPER_RATE)
     regions: list[tuple[float, float]] = []
     for offset in range(0, len(audio), step):
-        for r in get_speech_timestamps(audio[offset : offset + step], VadOptions()):
+        for r in get_speech_timestamps(audio[offset : offset + step], vad):
             start, end = (offset + r["start"]) / WHISPER_RATE, (offset + r["end"]) / WHISPER_RATE
-            if regions and start - regions[-1][1] < 0.1:
+            if regions and start - regions[-1][1] < 0.1 and end - regions[-1][0] <= longest:
                 regions[-1] = (regions[-1][0], end)
             else:
                 regions.append((start, end))
     return regions
+
+
+def _chunks(speech: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
+    """Speech regions packed, in order, into chunks of at most CHUNK_SECONDS of speech each."""
+    chunks: list[list[tuple[float, float]]] = []
+    length = 0.0
+    for start, end in speech:
+        if not chunks or length + (end - start) > CHUNK_SECONDS:
+            chunks.append([])
+            length = 0.0
+        chunks[-1].append((start, end))
+        length += end - start
+    return chunks
+
+
+class _Timeline:
+    """Maps a time in a chunk (its speech pieces laid end to end) back to the original audio."""
+
+    def __init__(self, pieces: list[tuple[float, float]]) -> None:
+        self.starts = [start for start, _ in pieces]
+        lengths = [(int(end * WHISPER_RATE) - int(start * WHISPER_RATE)) / WHISPER_RATE for start, end in pieces]
+        self.local_starts = [0.0, *itertools.accumulate(lengths)][:-1]
+        self.local_ends = list(itertools.accumulate(lengths))
+
+    def piece(self, t: float, is_end: bool = False) -> int:
+        index = bisect.bisect_left(self.local_ends, t) if is_end else bisect.bisect_right(self.local_ends, t)
+        return min(index, len(self.starts) - 1)
+
+    def original(self, t: float, piece: int) -> float:
+        return round(self.starts[piece] + t - self.local_starts[piece], 3)
+
+
+def _restored(
+    result: ChunkResult, pieces: list[tuple[float, float]], encode: Callable[[str], list[int]]
+) -> Iterator[FwSegment]:
+    """A decoded chunk as segments in the original audio's time: one per sentence where its
+    words were timed, else one for the whole chunk."""
+    timeline = _Timeline(pieces)
+    attempt = result.attempt
+    for segment in result.segments:
+        words = [
+            FwWord(
+                start=timeline.original(w["start"], piece),
+                end=timeline.original(w["end"], piece),
+                word=w["word"],
+                probability=w["probability"],
+            )
+            for w in segment.get("words") or ()
+            for piece in [timeline.piece((w["start"] + w["end"]) / 2)]
+        ]
+        spans: list[tuple[float, float, list[FwWord] | None]]
+        if words:
+            spans = [(sentence[0].start, sentence[-1].end, sentence) for sentence in _sentences(words)]
+        else:
+            start = timeline.original(segment["start"], timeline.piece(segment["start"]))
+            end = timeline.original(segment["end"], timeline.piece(segment["end"], is_end=True))
+            spans = [(start, end, None)]
+        for start, end, sentence in spans:
+            text = segment["text"] if sentence is None else "".join(w.word for w in sentence)
+            yield FwSegment(
+                id=0,
+                seek=int(pieces[0][0] * 100),
+                start=start,
+                end=max(start, end),
+                text=text,
+                tokens=list(segment["tokens"]) if sentence is None else encode(text),
+                avg_logprob=attempt.avg_logprob,
+                # The whole chunk's ratio, as Whisper reports its window's for each segment: a
+                # loop shows in the chunk's text even where each segment of it is short.
+                compression_ratio=attempt.compression_ratio,
+                no_speech_prob=attempt.no_speech_prob,
+                words=sentence,
+                temperature=attempt.temperature,
+            )
+
+
+_SENTENCE_END = re.compile(r"[.!?。！？…]$")
+SENTENCE_PAUSE_S = 1.0
+
+
+def _sentences(words: list[FwWord]) -> list[list[FwWord]]:
+    """Words grouped into sentences: cut after a full stop, or at a pause of a second or more."""
+    sentences: list[list[FwWord]] = [[]]
+    for word, following in itertools.zip_longest(words, words[1:]):
+        sentences[-1].append(word)
+        ends = _SENTENCE_END.search(word.word.strip()) is not None
+        if following is not None and (ends or following.start - word.end >= SENTENCE_PAUSE_S):
+            sentences.append([])
+    return sentences
 
 
 def _windows(duration: float, speech: list[tuple[float, float]]) -> list[tuple[float, float]]:
@@ -183,12 +406,57 @@ def _shift(segment: FwSegment, offset: float) -> FwSegment:
     )
 
 
-def _is_speech(segment: FwSegment, speech: list[tuple[float, float]]) -> bool:
-    """Keep a segment unless almost none of it overlaps speech, or Whisper itself doubts it."""
-    length = max(segment.end - segment.start, 1e-3)
-    overlap = sum(max(0.0, min(segment.end, end) - max(segment.start, start)) for start, end in speech)
-    doubtful = segment.no_speech_prob > 0.6 and segment.avg_logprob < -1.0
-    return overlap / length >= 0.1 and not doubtful
+def _kept(pieces: Iterator[FwSegment], guard: bool) -> Generator[Segment]:
+    """The segments to return, numbered; closing this stops the decoding behind it."""
+    try:
+        kept = (piece for piece in pieces if not guard or not hallucinated(piece))
+        for index, piece in enumerate(kept):
+            yield _segment(index, piece)
+    finally:
+        close = getattr(pieces, "close", None)
+        if close is not None:
+            close()
+
+
+def hallucinated(segment: FwSegment) -> bool:
+    """Text that Whisper's own signals say is not speech.
+
+    VAD keeps most noise from Whisper, but not all of it (crowds, traffic, breathing), and there
+    the decoder invents: "Thank you.", a phrase or a letter repeated until the tokens run out.
+    Speech in the dev clips decodes at the first temperature with a no-speech probability under
+    0.1 and an average log-probability over -0.6; what is dropped here is far from that:
+    - what Whisper itself calls silence (likely no speech, and an unsure decoding);
+    - a decoding that failed Whisper's checks where Whisper also doubts there is speech, or
+      that failed them at every temperature;
+    - an unsure decoding where Whisper thinks no speech more likely than not;
+    - loops.
+    """
+    failing = failed(segment.avg_logprob, segment.compression_ratio)
+    if segment.no_speech_prob > NO_SPEECH_MIN and segment.avg_logprob < LOG_PROB_MIN:
+        return True
+    if failing and (segment.no_speech_prob > NOISE_NO_SPEECH or segment.temperature >= 1.0):
+        return True
+    if segment.no_speech_prob > 0.5 and segment.avg_logprob < DOUBTFUL_LOG_PROB:
+        return True
+    return looping(segment.text)
+
+
+DOUBTFUL_LOG_PROB = -0.5
+
+
+_RUN = re.compile(r"(\w)\1{5,}|([^\w\s])\2{3,}")
+_REPEATED_PHRASE = re.compile(r"\b(.{2,60}?\W+)\1{3,}", re.DOTALL)
+
+
+def looping(text: str) -> bool:
+    """A letter six times or more in a row ("Aaaaaah"), a mark four times ("!!!!"), or a phrase
+    said four times over that makes up most of the text: loops too short for the compression
+    ratio to notice."""
+    if _RUN.search(text):
+        return True
+    spoken = text.lower().strip() + " "
+    loop = _REPEATED_PHRASE.search(spoken)
+    return loop is not None and 2 * (loop.end() - loop.start()) >= len(spoken)
 
 
 def _fallback_temperatures(first: float) -> tuple[float, ...]:

@@ -10,15 +10,12 @@ from collections.abc import Callable
 from server.errors import overloaded
 
 
-def default_concurrency(task: str, device: str, cpu_count: int) -> int:
-    """Requests a model runs at once when `concurrency = 0` leaves it to the device.
+def synthesis_concurrency(device: str, cpu_count: int) -> int:
+    """Speech requests a model runs at once when `concurrency = 0` leaves it to the device.
 
-    One Whisper request already uses every CPU core, so more would only interleave them;
-    a GPU overlaps a few. Synthesis streams share a render gate sentence by sentence, so
-    many can be open at once.
+    Synthesis streams share a render gate sentence by sentence, so many can be open at once.
+    (Transcription's follows its batches: see `Core._concurrency`.)
     """
-    if task == "transcription":
-        return 4 if device == "cuda" else 1
     return 16 if device == "cuda" else max(8, 4 * cpu_count)
 
 

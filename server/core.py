@@ -17,14 +17,14 @@ import numpy as np
 from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
 from engines.audio_encode import FORMATS, Bitrates
 from engines.inventory import Installed
-from engines.loader import ModelLoader, place
+from engines.loader import ModelLoader, batching_for, place
 from engines.normalize import normalize
 from engines.registry import ModelEntry, Registry
 from engines.synthesizer import Pauses, Piece, Synthesizer, VoiceSettings
 from engines.text import speakable
 from engines.transcriber import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
 from server import requestlog
-from server.admission import Admission, Ticket, default_concurrency
+from server.admission import Admission, Ticket, synthesis_concurrency
 from server.cancel import Cancellation, ClientGone
 from server.config import Settings
 from server.errors import ApiError, bad_request, invalid, model_not_found, model_not_installed, quoted
@@ -167,7 +167,7 @@ class Core:
             raise
 
         def items(stop: threading.Event) -> Iterator[Segment]:
-            with self.loader.in_use(transcriber):
+            with self.loader.in_use(transcriber), _closed_after(segments):
                 for segment in segments:
                     if stop.is_set():
                         return
@@ -297,11 +297,23 @@ class Core:
     def _concurrency(self, entry: ModelEntry) -> int:
         if entry.limits.concurrency:
             return entry.limits.concurrency
+        cpus = os.cpu_count() or 1
         if entry.task == "transcription":
-            device = place(entry, self.loader.has_cuda).device
-        else:
-            device = self.loader.synthesis_device(entry)
-        return default_concurrency(entry.task, device, os.cpu_count() or 1)
+            # Enough requests at once to fill every worker's batch.
+            batching, _ = batching_for(entry, place(entry, self.loader.has_cuda), cpus)
+            return batching.batch_size * batching.workers
+        return synthesis_concurrency(self.loader.synthesis_device(entry), cpus)
+
+
+@contextlib.contextmanager
+def _closed_after(segments: Iterator[Segment]) -> Iterator[None]:
+    """A transcript left early (the client went, the deadline passed) stops its decoding at once."""
+    try:
+        yield
+    finally:
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()
 
 
 def _speaker_id(synthesizer: Synthesizer, speaker: str, voice: str) -> int:

@@ -105,6 +105,11 @@ def _transcription_form(default_format: str, models: list[str], translate: bool 
             "type": "boolean",
             "description": "Skip non-speech before decoding (server default: AUDIO_VAD_DEFAULT)",
         },
+        "condition_on_previous_text": {
+            "type": "boolean",
+            "default": False,
+            "description": "Decode in order, each 30 s prompted with the text before it, instead of in batches",
+        },
     }
     if not translate:
         properties["language"] = {

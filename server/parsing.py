@@ -129,7 +129,11 @@ def transcription_request(
         prompt=_prompt(_field(form, "prompt")),
         # Subtitles are cut at word boundaries, so they need word timings too.
         word_timestamps=words or response_format in ("srt", "vtt"),
+        sentence_segments=response_format in ("verbose_json", "srt", "vtt"),
         vad_filter=vad_default if vad is None else vad,
+        condition_on_previous_text=bool(
+            _bool(_field(form, "condition_on_previous_text"), "condition_on_previous_text")
+        ),
     )
     view = TranscriptView(
         response_format=response_format,

@@ -37,14 +37,16 @@ def whisper_limits(**limits: float) -> Callable[[dict[str, Any]], None]:
 
 def queue_of_one(document: dict[str, Any]) -> None:
     document["defaults"]["max_queue"] = 1
+    document["models"]["openai/whisper-1"]["concurrency"] = 1
     tiny = document["models"]["local/whisper-tiny.en"]
     tiny["timeout_s"] = 0.25
+    tiny["concurrency"] = 1
     tiny["idle_unload_s"] = 0.2
 
 
 @pytest.fixture()
 def tight(fast_server_with: Callable[..., FastServer], tmp_path: Path) -> Iterator[FastServer]:
-    """Whisper takes one request and queues one; tiny.en times out after 0.25 s and unloads after 0.2 s idle."""
+    """whisper-1 takes one request and queues one; tiny.en times out after 0.25 s and unloads after 0.2 s idle."""
     running = fast_server_with(models_path=write_registry(tmp_path, queue_of_one))
     yield running
     running.engines.gate.open()
@@ -173,7 +175,7 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
 def test_waiters_that_hang_up_leave_the_queue_at_once(
     fast_server_with: Callable[..., FastServer], tmp_path: Path
 ) -> None:
-    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(max_queue=3)))
+    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(max_queue=3, concurrency=1)))
     gate = running.engines.gate
     gate.close()
     with ThreadPoolExecutor(2) as pool:

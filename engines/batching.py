@@ -1,0 +1,309 @@
+"""Decode 30-second chunks of audio in batches, across requests, with Whisper's temperature fallback.
+
+Requests put their chunks (features plus how to decode them) in one queue per model; worker
+threads take what is compatible, up to the batch size, encode and decode it in one call, and
+hand each chunk its result. A chunk whose decoding fails Whisper's checks (too repetitive, too
+unsure) goes back to the queue at the next temperature, to be batched with whatever else is
+waiting there.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import CancelledError, Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from faster_whisper import WhisperModel
+from faster_whisper.tokenizer import Tokenizer
+from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
+
+# Whisper's own thresholds (the reference implementation's defaults, and faster-whisper's).
+COMPRESSION_RATIO_MAX = 2.4
+LOG_PROB_MIN = -1.0
+NO_SPEECH_MIN = 0.6
+NOISE_NO_SPEECH = 0.3
+"""A no-speech probability that, with a failed decoding, marks noise (the dev clips' speech stays
+under 0.1; noise that VAD let through came out at 0.2 to 0.8)."""
+TOKENS_PER_SECOND = 15
+"""Twice and more what fast speech needs: a chunk's decoding stops there, so that a loop on noise
+ends long before Whisper's 448-token limit."""
+BEST_OF = 5
+PREPEND_PUNCTUATIONS = "\"'“¿([{-"
+APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+IDLE_EXIT_S = 2.0
+"""A worker with nothing to do for this long ends; the next chunk starts a new one."""
+
+
+@dataclass(frozen=True)
+class DecodeKey:
+    """Chunks with the same key can share a batch: one tokenizer and one prompt for all of them."""
+
+    language: str
+    task: str
+    prompt: str | None
+    word_timestamps: bool
+    beam_size: int
+
+
+@dataclass
+class Attempt:
+    tokens: list[int]
+    avg_logprob: float
+    no_speech_prob: float
+    compression_ratio: float
+    temperature: float
+
+
+@dataclass
+class ChunkResult:
+    """One chunk's decoding, times in seconds from the chunk's own start."""
+
+    segments: list[dict[str, Any]]
+    """faster-whisper's subsegment dicts: start, end, text, tokens, and words when asked."""
+    attempt: Attempt
+
+
+@dataclass
+class Chunk:
+    features: np.ndarray
+    """Log-mel features, padded to 30 s."""
+    duration: float
+    key: DecodeKey
+    temperatures: tuple[float, ...]
+    future: Future[ChunkResult] = field(default_factory=Future)
+    attempts: list[Attempt] = field(default_factory=list)
+    queued_at: float = 0.0
+    abandoned: bool = False
+    """Its request is gone: drop it, even between temperatures."""
+
+    def abandon(self) -> None:
+        self.abandoned = True
+        self.future.cancel()
+
+    @property
+    def temperature(self) -> float:
+        return self.temperatures[len(self.attempts)]
+
+
+class Batcher:
+    """The batch queue of one loaded Whisper model."""
+
+    def __init__(self, model: WhisperModel, batch_size: int, workers: int, wait_s: float) -> None:
+        self.model = model
+        self.batch_size = max(1, batch_size)
+        self.workers = max(1, workers)
+        self.wait_s = max(0.0, wait_s)
+        self._queue: deque[Chunk] = deque()
+        self._ready = threading.Condition()
+        self._running = 0
+        self._idle = 0
+        self._tokenizers: dict[DecodeKey, Tokenizer] = {}
+        self.batches = 0
+        """Batches decoded so far, and the chunks in them (for tests and metrics)."""
+        self.batched_chunks = 0
+
+    def submit(self, chunk: Chunk) -> Future[ChunkResult]:
+        with self._ready:
+            chunk.queued_at = time.monotonic()
+            self._queue.append(chunk)
+            if self._idle == 0 and self._running < self.workers:
+                self._running += 1
+                threading.Thread(target=self._work, name="whisper-batch", daemon=True).start()
+            self._ready.notify()
+        return chunk.future
+
+    def tokenizer(self, key: DecodeKey) -> Tokenizer:
+        tokenizer = self._tokenizers.get(key)
+        if tokenizer is None:
+            tokenizer = Tokenizer(
+                self.model.hf_tokenizer, self.model.model.is_multilingual, task=key.task, language=key.language
+            )
+            self._tokenizers[key] = tokenizer
+        return tokenizer
+
+    # ------------------------------------------------------------ workers
+
+    def _work(self) -> None:
+        while True:
+            batch = self._take()
+            if not batch:
+                return
+            try:
+                self._decode(batch)
+            except BaseException as exc:  # every waiting request hears of it, and the worker goes on
+                for chunk in batch:
+                    if not chunk.future.done():
+                        chunk.future.set_exception(exc)
+
+    def _take(self) -> list[Chunk]:
+        """The oldest chunk and those that can join it, once the batch is full or the wait is over."""
+        with self._ready:
+            while True:
+                self._drop_cancelled()
+                if not self._queue:
+                    self._idle += 1
+                    woken = self._ready.wait(timeout=IDLE_EXIT_S)
+                    self._idle -= 1
+                    if not woken and not self._queue:
+                        self._running -= 1
+                        return []
+                    continue
+                first = self._queue[0]
+                group = [c for c in self._queue if (c.key, c.temperature) == (first.key, first.temperature)]
+                left = first.queued_at + self.wait_s - time.monotonic()
+                if len(group) < self.batch_size and left > 0:
+                    self._ready.wait(timeout=left)
+                    continue
+                # Share what is waiting among the workers that are free, so that one long request's
+                # chunks are decoded side by side rather than all in one worker.
+                share = math.ceil(len(group) / max(1, self._idle + 1))
+                taken = group[: min(self.batch_size, share)]
+                for chunk in taken:
+                    self._queue.remove(chunk)
+                # A chunk back for another temperature is running already; a new one may have been
+                # cancelled since the check above.
+                batch = [c for c in taken if c.future.running() or c.future.set_running_or_notify_cancel()]
+                if self._queue:
+                    self._ready.notify()
+                if batch:
+                    return batch
+
+    def _drop_cancelled(self) -> None:
+        if any(c.abandoned or c.future.cancelled() for c in self._queue):
+            for chunk in self._queue:
+                if chunk.abandoned and not chunk.future.done():
+                    chunk.future.set_exception(CancelledError())
+            self._queue = deque(c for c in self._queue if not (c.abandoned or c.future.done()))
+
+    def _retry(self, chunks: Sequence[Chunk]) -> None:
+        with self._ready:
+            now = time.monotonic()
+            for chunk in reversed(chunks):
+                chunk.queued_at = now - self.wait_s  # no waiting for company a second time
+                self._queue.appendleft(chunk)
+            self._ready.notify_all()
+
+    def _decode(self, batch: list[Chunk]) -> None:
+        key, temperature = batch[0].key, batch[0].temperature
+        tokenizer = self.tokenizer(key)
+        encoder_output = self.model.encode(np.stack([c.features for c in batch]))
+        attempts = self._generate(encoder_output, batch, tokenizer, temperature)
+        self.batches += 1
+        self.batched_chunks += len(batch)
+        done: list[tuple[Chunk, Attempt]] = []
+        retry: list[Chunk] = []
+        for chunk, attempt in zip(batch, attempts, strict=True):
+            chunk.attempts.append(attempt)
+            if _needs_fallback(attempt) and len(chunk.attempts) < len(chunk.temperatures):
+                retry.append(chunk)
+            else:
+                done.append((chunk, _best(chunk.attempts) if _needs_fallback(attempt) else attempt))
+        if retry:
+            self._retry(retry)
+        if not done:
+            return
+        results = [self._segments(chunk, attempt, tokenizer) for chunk, attempt in done]
+        spoken = [(chunk, result) for (chunk, _), result in zip(done, results, strict=True) if result.segments]
+        if key.word_timestamps and spoken:
+            if len(spoken) != len(batch):
+                encoder_output = self.model.encode(np.stack([chunk.features for chunk, _ in spoken]))
+            self._add_words([r for _, r in spoken], [c for c, _ in spoken], tokenizer, encoder_output)
+        for (chunk, _), result in zip(done, results, strict=True):
+            chunk.future.set_result(result)
+
+    def _generate(
+        self, encoder_output: Any, batch: list[Chunk], tokenizer: Tokenizer, temperature: float
+    ) -> list[Attempt]:
+        key = batch[0].key
+        previous = tokenizer.encode(" " + key.prompt.strip()) if key.prompt else []
+        # Text alone, as faster-whisper's batched mode decodes: a chunk is cut at pauses already,
+        # and without timestamp tokens the decoder spends its attention on the words (the dev
+        # clips' WER is lower so). Segment and word times come from the alignment when asked for.
+        prompt = self.model.get_prompt(tokenizer, previous, without_timestamps=True)
+        if temperature > 0:
+            search: dict[str, Any] = {
+                "beam_size": 1,
+                "num_hypotheses": BEST_OF,
+                "sampling_topk": 0,
+                "sampling_temperature": temperature,
+            }
+        else:
+            search = {"beam_size": key.beam_size}
+        longest = max(chunk.duration for chunk in batch)
+        max_length = min(self.model.max_length, len(prompt) + 32 + int(TOKENS_PER_SECOND * longest))
+        results = self.model.model.generate(
+            encoder_output,
+            [list(prompt) for _ in batch],
+            max_length=max_length,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            **search,
+        )
+        attempts = []
+        for result in results:
+            tokens = result.sequences_ids[0]
+            # CTranslate2 returns the length-normalised score; Whisper's average counts the end token.
+            avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
+            attempts.append(
+                Attempt(
+                    tokens=tokens,
+                    avg_logprob=avg_logprob,
+                    no_speech_prob=result.no_speech_prob,
+                    compression_ratio=get_compression_ratio(tokenizer.decode(tokens).strip()),
+                    temperature=temperature,
+                )
+            )
+        return attempts
+
+    def _segments(self, chunk: Chunk, attempt: Attempt, tokenizer: Tokenizer) -> ChunkResult:
+        text_tokens = [token for token in attempt.tokens if token < tokenizer.eot]
+        if not text_tokens:
+            return ChunkResult(segments=[], attempt=attempt)
+        segment = {
+            "seek": 0,
+            "start": 0.0,
+            "end": chunk.duration,
+            "tokens": text_tokens,
+            "text": tokenizer.decode(text_tokens),
+        }
+        return ChunkResult(segments=[segment], attempt=attempt)
+
+    def _add_words(
+        self, results: list[ChunkResult], chunks: list[Chunk], tokenizer: Tokenizer, encoder_output: Any
+    ) -> None:
+        self.model.add_word_timestamps(
+            [result.segments for result in results],
+            tokenizer,
+            encoder_output,
+            [int(math.ceil(c.duration) * self.model.frames_per_second) for c in chunks],
+            PREPEND_PUNCTUATIONS,
+            APPEND_PUNCTUATIONS,
+            0.0,
+        )
+
+
+def failed(avg_logprob: float, compression_ratio: float) -> bool:
+    """Whisper's test for a failed decoding: too repetitive, or too unsure of itself."""
+    return compression_ratio > COMPRESSION_RATIO_MAX or avg_logprob < LOG_PROB_MIN
+
+
+def _needs_fallback(attempt: Attempt) -> bool:
+    """A failed decoding is tried again hotter, unless Whisper also doubts that there is speech:
+    then it is noise, and hotter temperatures only make up other words (slowly: a loop runs to
+    the token limit, at every temperature)."""
+    return failed(attempt.avg_logprob, attempt.compression_ratio) and attempt.no_speech_prob <= NOISE_NO_SPEECH
+
+
+def _best(attempts: list[Attempt]) -> Attempt:
+    """After every temperature failed: the most likely one that is not a loop, as Whisper picks."""
+    unlooped = [a for a in attempts if a.compression_ratio <= COMPRESSION_RATIO_MAX]
+    best = max(unlooped or attempts, key=lambda a: a.avg_logprob)
+    return Attempt(**{**best.__dict__, "temperature": attempts[-1].temperature})
