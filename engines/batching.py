@@ -9,13 +9,14 @@ waiting there.
 
 from __future__ import annotations
 
+import itertools
 import math
 import threading
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,8 @@ IDLE_EXIT_S = 2.0
 class DecodeKey:
     """Chunks with the same key can share a batch: one tokenizer and one prompt for all of them."""
 
-    language: str
+    language: str | None
+    """None: detect it from the chunk's encoding, in the batch."""
     task: str
     prompt: str | None
     word_timestamps: bool
@@ -79,6 +81,9 @@ class Chunk:
     future: Future[ChunkResult] = field(default_factory=Future)
     attempts: list[Attempt] = field(default_factory=list)
     queued_at: float = 0.0
+    language_probability: float = 1.0
+    detected: threading.Event = field(default_factory=threading.Event)
+    """Set once the chunk's language is known (at once when it was given)."""
     abandoned: bool = False
     """Its request is gone: drop it, even between temperatures."""
 
@@ -108,15 +113,19 @@ class Batcher:
         """Batches decoded so far, and the chunks in them (for tests and metrics)."""
         self.batched_chunks = 0
 
-    def submit(self, chunk: Chunk) -> Future[ChunkResult]:
+    def submit(self, *chunks: Chunk) -> None:
+        """Queue chunks; those given together are there together for the next free worker."""
         with self._ready:
-            chunk.queued_at = time.monotonic()
-            self._queue.append(chunk)
-            if self._idle == 0 and self._running < self.workers:
+            for chunk in chunks:
+                if chunk.key.language is not None:
+                    chunk.detected.set()
+                chunk.queued_at = time.monotonic()
+                self._queue.append(chunk)
+            wanted = min(len(chunks), self.workers) - self._idle
+            for _ in range(max(0, min(wanted, self.workers - self._running))):
                 self._running += 1
                 threading.Thread(target=self._work, name="whisper-batch", daemon=True).start()
-            self._ready.notify()
-        return chunk.future
+            self._ready.notify_all()
 
     def tokenizer(self, key: DecodeKey) -> Tokenizer:
         tokenizer = self._tokenizers.get(key)
@@ -140,6 +149,7 @@ class Batcher:
                 for chunk in batch:
                     if not chunk.future.done():
                         chunk.future.set_exception(exc)
+                    chunk.detected.set()
 
     def _take(self) -> list[Chunk]:
         """The oldest chunk and those that can join it, once the batch is full or the wait is over."""
@@ -190,10 +200,17 @@ class Batcher:
             self._ready.notify_all()
 
     def _decode(self, batch: list[Chunk]) -> None:
-        key, temperature = batch[0].key, batch[0].temperature
-        tokenizer = self.tokenizer(key)
+        temperature = batch[0].temperature
         encoder_output = self.model.encode(np.stack([c.features for c in batch]))
-        attempts = self._generate(encoder_output, batch, tokenizer, temperature)
+        if batch[0].key.language is None:
+            # Detected from the encoding the batch needs anyway: no second encoder pass per request.
+            for chunk, found in zip(batch, self.model.model.detect_language(encoder_output), strict=True):
+                token, probability = found[0]
+                chunk.key = replace(chunk.key, language=token[2:-2])
+                chunk.language_probability = probability
+                chunk.detected.set()
+        tokenizers = [self.tokenizer(chunk.key) for chunk in batch]
+        attempts = self._generate(encoder_output, batch, tokenizers, temperature)
         self.batches += 1
         self.batched_chunks += len(batch)
         done: list[tuple[Chunk, Attempt]] = []
@@ -206,26 +223,31 @@ class Batcher:
                 done.append((chunk, _best(chunk.attempts) if _needs_fallback(attempt) else attempt))
         if retry:
             self._retry(retry)
-        if not done:
-            return
-        results = [self._segments(chunk, attempt, tokenizer) for chunk, attempt in done]
-        spoken = [(chunk, result) for (chunk, _), result in zip(done, results, strict=True) if result.segments]
-        if key.word_timestamps and spoken:
-            if len(spoken) != len(batch):
-                encoder_output = self.model.encode(np.stack([chunk.features for chunk, _ in spoken]))
-            self._add_words([r for _, r in spoken], [c for c, _ in spoken], tokenizer, encoder_output)
-        for (chunk, _), result in zip(done, results, strict=True):
-            chunk.future.set_result(result)
+        results = {id(chunk): self._segments(chunk, attempt) for chunk, attempt in done}
+        if batch[0].key.word_timestamps:
+            # The alignment starts from each language's own tokens: one call per language.
+            spoken = [chunk for chunk, _ in done if results[id(chunk)].segments]
+            for _, group in itertools.groupby(sorted(spoken, key=lambda c: str(c.key.language)), lambda c: c.key):
+                chunks = list(group)
+                encoded = (
+                    encoder_output
+                    if chunks == batch
+                    else self.model.encode(np.stack([chunk.features for chunk in chunks]))
+                )
+                self._add_words([results[id(c)] for c in chunks], chunks, self.tokenizer(chunks[0].key), encoded)
+        for chunk, _ in done:
+            chunk.future.set_result(results[id(chunk)])
 
     def _generate(
-        self, encoder_output: Any, batch: list[Chunk], tokenizer: Tokenizer, temperature: float
+        self, encoder_output: Any, batch: list[Chunk], tokenizers: list[Tokenizer], temperature: float
     ) -> list[Attempt]:
         key = batch[0].key
-        previous = tokenizer.encode(" " + key.prompt.strip()) if key.prompt else []
+        previous = tokenizers[0].encode(" " + key.prompt.strip()) if key.prompt else []
         # Text alone, as faster-whisper's batched mode decodes: a chunk is cut at pauses already,
         # and without timestamp tokens the decoder spends its attention on the words (the dev
         # clips' WER is lower so). Segment and word times come from the alignment when asked for.
-        prompt = self.model.get_prompt(tokenizer, previous, without_timestamps=True)
+        # Prompts differ only in their language token, so they are all the same length.
+        prompts = [self.model.get_prompt(t, previous, without_timestamps=True) for t in tokenizers]
         if temperature > 0:
             search: dict[str, Any] = {
                 "beam_size": 1,
@@ -236,19 +258,19 @@ class Batcher:
         else:
             search = {"beam_size": key.beam_size}
         longest = max(chunk.duration for chunk in batch)
-        max_length = min(self.model.max_length, len(prompt) + 32 + int(TOKENS_PER_SECOND * longest))
+        max_length = min(self.model.max_length, len(prompts[0]) + 32 + int(TOKENS_PER_SECOND * longest))
         results = self.model.model.generate(
             encoder_output,
-            [list(prompt) for _ in batch],
+            prompts,
             max_length=max_length,
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
-            suppress_tokens=get_suppressed_tokens(tokenizer, [-1]),
+            suppress_tokens=get_suppressed_tokens(tokenizers[0], [-1]),
             **search,
         )
         attempts = []
-        for result in results:
+        for result, tokenizer in zip(results, tokenizers, strict=True):
             tokens = result.sequences_ids[0]
             # CTranslate2 returns the length-normalised score; Whisper's average counts the end token.
             avg_logprob = result.scores[0] * len(tokens) / (len(tokens) + 1)
@@ -263,7 +285,8 @@ class Batcher:
             )
         return attempts
 
-    def _segments(self, chunk: Chunk, attempt: Attempt, tokenizer: Tokenizer) -> ChunkResult:
+    def _segments(self, chunk: Chunk, attempt: Attempt) -> ChunkResult:
+        tokenizer = self.tokenizer(chunk.key)
         text_tokens = [token for token in attempt.tokens if token < tokenizer.eot]
         if not text_tokens:
             return ChunkResult(segments=[], attempt=attempt)

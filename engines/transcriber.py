@@ -172,52 +172,63 @@ class Transcriber:
     def _batched(
         self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
     ) -> tuple[str, float, Iterator[FwSegment]]:
-        chunks = _chunks(speech)
-        first = self._features(audio, chunks[0])
-        language, probability = options.language, 1.0
-        if not self.multilingual:
-            language = "en"
-        elif language is None:
-            language, probability, _ = self.model.detect_language(features=first)
+        chunks = iter(_chunks(speech))
+        temperatures = _fallback_temperatures(options.temperature)
         key = DecodeKey(
-            language=language,
+            language=options.language if self.multilingual else "en",
             task=options.task,
             prompt=options.prompt or None,
             word_timestamps=options.word_timestamps or options.sentence_segments,
             beam_size=self.beam_size,
         )
+
+        def submit(group: list[list[tuple[float, float]]]) -> list[tuple[list[tuple[float, float]], Chunk]]:
+            """Queue chunks together, so that they can share a batch (a worker would take a lone
+            one while the next one's features were still being computed)."""
+            made = []
+            for pieces in group:
+                features = self._features(audio, pieces)
+                chunk = Chunk(
+                    features=pad_or_trim(features),
+                    duration=features.shape[-1] / self.model.frames_per_second,
+                    key=key,
+                    temperatures=temperatures,
+                )
+                made.append((pieces, chunk))
+            self.batcher.submit(*(chunk for _, chunk in made))
+            return made
+
+        # Where the language is not given, the first chunk goes first: its batch finds the
+        # language (for the whole request, as Whisper takes it from the first 30 s), and the
+        # others follow in that language.
+        size = self.batching.batch_size
+        pending = deque(submit(list(itertools.islice(chunks, 1 if key.language is None else size))))
+        first = pending[0][1]
+        first.detected.wait()
+        if first.future.done() and first.future.exception() is not None:
+            raise first.future.exception()  # type: ignore[misc]
+        key = first.key
         tokenizer = self.batcher.tokenizer(key)
-        temperatures = _fallback_temperatures(options.temperature)
-        # A few chunks in flight per request keep the batches full without holding a long
-        # file's features all at once.
-        ahead = self.batching.batch_size * self.batching.workers
+        # Two rounds of full batches in flight keep every worker's next batch full while the
+        # results before it are read, without holding a long file's features all at once.
+        ahead = 2 * self.batching.batch_size * self.batching.workers
 
         def segments() -> Iterator[FwSegment]:
-            pending: deque[tuple[list[tuple[float, float]], Chunk]] = deque()
-            upcoming = iter(enumerate(chunks))
             try:
                 while True:
-                    for index, pieces in itertools.islice(upcoming, max(0, ahead - len(pending))):
-                        features = first if index == 0 else self._features(audio, pieces)
-                        chunk = Chunk(
-                            features=pad_or_trim(features),
-                            duration=features.shape[-1] / self.model.frames_per_second,
-                            key=key,
-                            temperatures=temperatures,
-                        )
-                        self.batcher.submit(chunk)
-                        pending.append((pieces, chunk))
+                    while len(pending) < ahead and (group := list(itertools.islice(chunks, size))):
+                        pending.extend(submit(group))
                     if not pending:
                         return
                     pieces, chunk = pending.popleft()
-                    result = chunk.future.result()
-                    restored = _restored(result, pieces, tokenizer.encode)
+                    restored = _restored(chunk.future.result(), pieces, tokenizer.encode)
                     yield from (s if options.word_timestamps else replace(s, words=None) for s in restored)
             finally:
                 for _, chunk in pending:
                     chunk.abandon()
 
-        return language, float(probability), segments()
+        assert key.language is not None
+        return key.language, float(first.language_probability), segments()
 
     def _features(self, audio: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
         samples = np.concatenate([audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] for a, b in pieces])
@@ -427,14 +438,17 @@ def hallucinated(segment: FwSegment) -> bool:
     0.1 and an average log-probability over -0.6; what is dropped here is far from that:
     - what Whisper itself calls silence (likely no speech, and an unsure decoding);
     - a decoding that failed Whisper's checks where Whisper also doubts there is speech, or
-      that failed them at every temperature;
+      that was still unsure at the last temperature;
     - an unsure decoding where Whisper thinks no speech more likely than not;
     - loops.
     """
-    failing = failed(segment.avg_logprob, segment.compression_ratio)
+    # A compression ratio over Whisper's line alone is no proof: a chunk can hold a sentence said
+    # twice. It counts where Whisper also doubts the speech; loops are found in the text itself.
     if segment.no_speech_prob > NO_SPEECH_MIN and segment.avg_logprob < LOG_PROB_MIN:
         return True
-    if failing and (segment.no_speech_prob > NOISE_NO_SPEECH or segment.temperature >= 1.0):
+    if failed(segment.avg_logprob, segment.compression_ratio) and segment.no_speech_prob > NOISE_NO_SPEECH:
+        return True
+    if segment.avg_logprob < LOG_PROB_MIN and segment.temperature >= 1.0:
         return True
     if segment.no_speech_prob > 0.5 and segment.avg_logprob < DOUBTFUL_LOG_PROB:
         return True

@@ -1,4 +1,8 @@
-"""Benchmark the server over HTTP against the same engines in-process; prints a table, then one JSON line."""
+"""Benchmark the server over HTTP against the same engines in-process; prints a table, then one JSON line.
+
+`scripts/bench.py batching [--rounds 3] [--model tiny.en]` runs scripts/bench_batching.py instead: batched
+transcription against faster-whisper's BatchedInferencePipeline in the same run, as the median of rounds.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from engines.registry_files import load_registry
 from engines.synthesizer import Synthesizer, VoiceSettings
 from engines.transcriber import Transcriber, TranscriptionOptions
 from server.config import Settings
+from server.served import Served
 
 T = TypeVar("T")
 
@@ -265,7 +270,9 @@ def load_local() -> LocalEngines:
     settings = Settings.from_env()
     registry = load_registry(settings.models_path, settings.overlay_dirs)
     loader = ModelLoader(registry, ModelFiles(settings.cache_dir))
-    whisper_entry, tts_entry, mapping = registry.resolve(WHISPER), registry.resolve(TTS), registry.resolve_voice(VOICE)
+    loader_files = ModelFiles(settings.cache_dir)
+    mapping = Served(registry, loader_files.installed(registry)).voice(VOICE)
+    whisper_entry, tts_entry = registry.resolve(WHISPER), registry.resolve(TTS)
     assert whisper_entry is not None and tts_entry is not None and mapping is not None, "models.toml lacks a model"
     voice_settings = VoiceSettings(
         speaker_id=mapping.speaker_id,
@@ -764,7 +771,13 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    plan = make_plan(parse_args(argv))
+    arguments = sys.argv[1:] if argv is None else argv
+    if arguments[:1] == ["batching"]:
+        # Batched transcription against faster-whisper's BatchedInferencePipeline, round by round.
+        from bench_batching import main as batching
+
+        return batching(arguments[1:])
+    plan = make_plan(parse_args(arguments))
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="audio-bench-") as tmp:

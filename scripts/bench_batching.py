@@ -25,7 +25,16 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from bench import TRANSCRIBE_PATH, expect_ok, http_client, log, read_memory, running_server
+from bench import (
+    PARAGRAPH,
+    SYNTHESIZE_PATH,
+    TRANSCRIBE_PATH,
+    expect_ok,
+    http_client,
+    log,
+    read_memory,
+    running_server,
+)
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
 from engines.audio_decode import WHISPER_RATE, decode
@@ -43,10 +52,35 @@ THROUGHPUT_C4_MIN = 1.0
 LATENCY_60_MAX = 1.0
 
 
-def english(seconds: float) -> bytes:
-    """The English dev clips, with a second of silence after each, repeated to `seconds`, as FLAC."""
+READINGS = (
+    PARAGRAPH,
+    "The river rises in the hills to the north and runs for two hundred miles before it meets the sea. "
+    "Farmers along its banks grow wheat, barley and apples, and in spring the orchards turn white with blossom. "
+    "A railway follows the valley, stopping at every market town, and the journey from end to end takes most "
+    "of a day. Old stone bridges cross the water every few miles; the oldest was built more than six hundred "
+    "years ago and still carries traffic. In autumn the salmon swim upstream to spawn, and people gather on "
+    "the bridges to watch them leap the weirs.",
+    "To reset the router, unplug it from the wall and wait thirty seconds before plugging it back in. The "
+    "lights on the front will blink amber while it starts, then turn green once it has found the network. "
+    "If the green light does not appear within five minutes, press the small button on the back with a "
+    "paper clip and hold it for ten seconds. This restores the factory settings, so you will need to enter "
+    "the network name and password again, which are printed on the label underneath.",
+)
+
+
+def english(url: str, seconds: float) -> bytes:
+    """Real English recordings and the server's own voice reading three paragraphs: about two minutes
+    with no sentence twice, so that no 30 s chunk repeats itself (Whisper takes repeated text for a
+    loop, and decodes it again hotter). Repeated to `seconds`, as FLAC."""
     pause = np.zeros(WHISPER_RATE, dtype=np.float32)
-    unit = np.concatenate([part for name in ENGLISH for part in (decode(AUDIO / name), pause)])
+    parts = [part for name in ENGLISH for part in (decode(AUDIO / name), pause)]
+    with http_client(url) as client:
+        for text in READINGS:
+            body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav"}
+            response = client.post(SYNTHESIZE_PATH, json=body)
+            expect_ok(response)
+            parts += [decode(io.BytesIO(response.content)), pause]
+    unit = np.concatenate(parts)
     audio = np.tile(unit, int(seconds * WHISPER_RATE / len(unit)) + 1)[: int(seconds * WHISPER_RATE)]
     out = io.BytesIO()
     sf.write(out, audio, WHISPER_RATE, format="FLAC")
@@ -107,10 +141,12 @@ def timed(work: Any) -> float:
     return time.perf_counter() - started
 
 
-def one_round(url: str, model: str, floor: Floor, clips: dict[str, tuple[bytes, float]], quick: bool) -> dict[str, Any]:
+def one_round(
+    url: str, model: str, floor: Floor, clips: dict[str, tuple[bytes, float]], quick: bool, levels: tuple[int, ...]
+) -> dict[str, Any]:
     short, short_s = clips["11 s"]
     result: dict[str, Any] = {"throughput": {}, "latency": {}}
-    for level in LEVELS:
+    for level in levels:
         requests = max(4, 2 * level) if quick else max(8, 3 * level)
         log(f"throughput at concurrency {level}: {requests} requests each way")
         floor.pipeline(level)
@@ -181,6 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--model", default="tiny.en", help="a transcription model slug or alias (default tiny.en)")
     parser.add_argument("--quick", action="store_true", help="one round, fewer requests, no 10-minute clip")
+    parser.add_argument("--levels", default=",".join(map(str, LEVELS)), help="concurrency levels (default 1,2,4,8)")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
     registry = load_registry(settings.models_path, settings.overlay_dirs)
@@ -189,15 +226,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no transcription model {args.model!r} in models.toml", file=sys.stderr)
         return 2
     floor = Floor(materialize(entry.source, entry.slug, settings.cache_dir), entry.beam_size)
-    clips = {"11 s": (AUDIO.joinpath(SHORT).read_bytes(), 11.0), "60 s": (english(60), 60.0)}
-    clips["10 min"] = (english(60 if args.quick else 600), 600.0)
     rounds_wanted = 1 if args.quick else args.rounds
+    levels = tuple(int(level) for level in args.levels.split(","))
     with tempfile.TemporaryDirectory() as workdir, running_server(Path(workdir)) as server:
+        clips = {"11 s": (AUDIO.joinpath(SHORT).read_bytes(), 11.0), "60 s": (english(server.url, 60), 60.0)}
+        clips["10 min"] = (english(server.url, 60 if args.quick else 600), 600.0)
         http_transcribe(server.url, args.model, SHORT, clips["11 s"][0])  # warm
         rounds = []
         for index in range(rounds_wanted):
             log(f"round {index + 1} of {rounds_wanted}")
-            rounds.append(one_round(server.url, args.model, floor, clips, args.quick))
+            rounds.append(one_round(server.url, args.model, floor, clips, args.quick, levels))
         memory = {"server_mib": read_memory(server.process.pid)[1], "floor_mib": read_memory_self()}
     median = median_of(rounds)
     print(report(median, rounds, memory, entry.slug))

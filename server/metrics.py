@@ -96,10 +96,14 @@ class _AdmissionCollector(Collector):
     def collect(self) -> Iterable[GaugeMetricFamily]:
         queued = GaugeMetricFamily("audio_queue_depth", "Requests waiting for a model slot", labels=["model"])
         active = GaugeMetricFamily("audio_active_requests", "Requests running on a model", labels=["model"])
+        limit = GaugeMetricFamily(
+            "audio_concurrency_limit", "Requests a model runs at once (for Whisper, its batches' room)", labels=["model"]
+        )
         for admission in list(self.admissions.values()):
             queued.add_metric([admission.name], admission.queued)
             active.add_metric([admission.name], admission.active)
-        return [queued, active]
+            limit.add_metric([admission.name], admission.concurrency)
+        return [queued, active, limit]
 
     def describe(self) -> Iterable[GaugeMetricFamily]:
         return []

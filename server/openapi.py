@@ -103,7 +103,8 @@ def _transcription_form(default_format: str, models: list[str], translate: bool 
         "stream": {"type": "boolean", "default": False, "description": "Send the transcript as server-sent events"},
         "vad_filter": {
             "type": "boolean",
-            "description": "Skip non-speech before decoding (server default: AUDIO_VAD_DEFAULT)",
+            "description": "With condition_on_previous_text: skip non-speech before decoding (batched decoding "
+            "always does; server default: AUDIO_VAD_DEFAULT)",
         },
         "condition_on_previous_text": {
             "type": "boolean",

@@ -134,6 +134,8 @@ def test_the_guard_drops_what_whisper_doubts_and_keeps_speech() -> None:
     assert hallucinated(segment(" Thank you very much.", avg_logprob=-0.89, no_speech_prob=0.76))
     assert hallucinated(segment(" Das ist das.", avg_logprob=-1.44, no_speech_prob=0.4))
     assert hallucinated(segment(" So then.", avg_logprob=-2.4, no_speech_prob=0.1, t=1.0))  # failed at every t
+    # A sentence said twice in one chunk compresses well, and is still speech.
+    assert not hallucinated(segment(" Ask not. Ask not what you can do. Ask not what you can do.", ratio=2.5))
     assert hallucinated(segment(" Aaaaaaaaaaaaah !!!!"))
     assert hallucinated(segment(" I love you, I love you, I love you, I love you, I love you,"))
 
@@ -175,6 +177,19 @@ def test_long_audio_matches_faster_whisper_batched_in_process(base: Transcriber)
 
 
 @models
+def test_the_language_is_found_in_the_batch_without_a_second_encoding(
+    base: Transcriber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_extra_pass(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a separate language-detection pass")
+
+    monkeypatch.setattr(base.model, "detect_language", no_extra_pass)
+    info, segments = base.stream(decode(clip_path("picovoice_fr.wav")), TranscriptionOptions())
+    assert info.language == "fr" and info.language_probability > 0.5
+    assert "consulat" in full_text(list(segments))
+
+
+@models
 def test_sequential_mode_is_faster_whisper_itself(base: Transcriber) -> None:
     audio = decode(clip_path(GERMAN))
     text, _ = run(base, audio, condition_on_previous_text=True, prompt="Grimmelshausen, Simplicissimus")
@@ -200,7 +215,7 @@ def test_dev_clip_wer_batched_is_within_half_a_point_of_sequential(
         errors["batched"] += wer(reference, run(engine, audio)[0]) * count
         errors["sequential"] += wer(reference, run(engine, audio, condition_on_previous_text=True)[0]) * count
     # What the server does by default (batched; tiny.en's long audio sequential) against Whisper's loop.
-    # Measured here: base 13 against 16 errors in 163 words, tiny.en 4 against 3 in 42 (one word, on
+    # Measured here: base 16 against 16 errors in 163 words, tiny.en 4 against 3 in 42 (one word, on
     # the 2 s cards clip); the bound is a word in 42, for other CPUs' kernels.
     assert errors["batched"] / words <= errors["sequential"] / words + 0.025, errors
 
@@ -221,16 +236,26 @@ def test_a_model_set_to_sequential_decodes_its_long_audio_in_order(tiny: Transcr
 @models
 def test_timestamps_refer_to_the_original_audio(base: Transcriber) -> None:
     speech = decode(clip_path(JFK))
+    other = np.concatenate(
+        [
+            decode(clip_path(name))
+            for name in ("librivox_sense_and_sensibility_0880.mp3", "librivox_sense_and_sensibility_0930.webm")
+        ]
+    )
     silence = np.zeros(8 * WHISPER_RATE, dtype=np.float32)
-    audio = np.concatenate([silence, speech, silence, speech])
+    audio = np.concatenate([silence, speech, silence, other])
     second = 8 + len(speech) / WHISPER_RATE + 8
     text, segments = run(base, audio, word_timestamps=True, sentence_segments=True)
-    assert wer(" ".join([CLIPS[JFK]["reference_text"]] * 2), text) <= 0.2
+    references = [
+        CLIPS[name]["reference_text"]
+        for name in (JFK, "librivox_sense_and_sensibility_0880.mp3", "librivox_sense_and_sensibility_0930.webm")
+    ]
+    assert wer(" ".join(references), text) <= 0.2
     words = [w for s in segments for w in s.words]
     assert words[0].start >= 7.5
     assert [w.start for w in words] == sorted(w.start for w in words)
     later = [w for w in words if w.start > second - 0.5]
-    assert len(later) >= 15  # the second reading is timed where it is, past the silence cut out of it
+    assert len(later) >= 12  # the second reading is timed where it is, past the silence cut out of it
     assert all(second - 0.5 <= w.start <= len(audio) / WHISPER_RATE for w in later)
     for s in segments:
         assert s.start == s.words[0].start and s.end == s.words[-1].end

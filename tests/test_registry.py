@@ -42,6 +42,17 @@ def _minimal() -> dict:
     }
 
 
+def test_batching_is_set_per_model(tmp_path: Path) -> None:
+    raw = _minimal()
+    raw["models"]["a/stt"].update(batch_size=8, batch_wait_ms=20, num_workers=3, cpu_threads=2, long_audio="sequential")
+    decoding = parse_registry(raw, base_dir=tmp_path).models["a/stt"].decoding
+    assert (decoding.batch_size, decoding.batch_wait_ms, decoding.num_workers, decoding.cpu_threads) == (8, 20, 3, 2)
+    assert decoding.long_audio == "sequential"
+    shipped = load_registry(PROJECT_ROOT / "models.toml").models
+    assert shipped["openai/whisper-1"].decoding.long_audio == "batched"
+    assert shipped["local/whisper-tiny.en"].decoding.long_audio == "sequential"
+
+
 def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
     registry = parse_registry(_minimal(), base_dir=tmp_path)
     source = registry.models["a/stt"].source
@@ -70,6 +81,9 @@ def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
             "voices.v1.source.sha256.x",
         ),
         (lambda raw: raw.update(extra={}), "extra"),
+        (lambda raw: raw["models"]["a/stt"].update(batch_size=-1), "models.a/stt"),
+        (lambda raw: raw["models"]["a/stt"].update(batch_wait_ms="soon"), "models.a/stt.batch_wait_ms"),
+        (lambda raw: raw["models"]["a/stt"].update(long_audio="fast"), "models.a/stt.long_audio"),
     ],
 )
 def test_mistakes_name_the_key(mutate, key: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

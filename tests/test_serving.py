@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +20,10 @@ import pytest
 import soundfile as sf
 from conftest import clip_path, metric, sse_events, write_registry
 from fakes import LOOPBACK_TLS, FakeEngines, FastServer
+
+from engines.loader import batching_for, cuda_available, place
+from engines.registry_files import load_registry
+from server.config import PROJECT_ROOT
 
 TRANSCRIBE = "/v1/inference/audio/transcribe"
 SYNTHESIZE = "/v1/inference/audio/synthesize"
@@ -233,6 +238,13 @@ def test_ready_reports_a_model_that_failed_to_load(fast_server_with: Callable[..
         assert response.status_code == 503 and response.json()["error"]["code"] == "model_unavailable"
 
 
+def test_whisper_runs_as_many_requests_as_its_batches_hold(fast_client: httpx.Client) -> None:
+    entry = load_registry(PROJECT_ROOT / "models.toml").models["openai/whisper-1"]
+    batching, _ = batching_for(entry, place(entry, cuda_available()), os.cpu_count() or 1)
+    limit = metric(fast_client, "audio_concurrency_limit", model=WHISPER)
+    assert limit == batching.batch_size * batching.workers >= 2  # room for requests to share a batch
+
+
 def test_health_ready_and_metrics(fast_client: httpx.Client) -> None:
     assert fast_client.get("/health").json() == {"status": "ok"}
     ready = fast_client.get("/ready")
@@ -252,6 +264,7 @@ def test_health_ready_and_metrics(fast_client: httpx.Client) -> None:
         "audio_real_time_factor_bucket",
         "audio_model_load_seconds",
         "audio_processed_audio_seconds_total",
+        "audio_concurrency_limit",
     ):
         assert f"\n{name}{{" in text, name
 
