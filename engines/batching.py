@@ -107,7 +107,9 @@ class Batcher:
         self._queue: deque[Chunk] = deque()
         self._ready = threading.Condition()
         self._running = 0
+        """Worker threads alive; of those, `_idle` wait for chunks and `_busy` decode a batch."""
         self._idle = 0
+        self._busy = 0
         self._tokenizers: dict[DecodeKey, Tokenizer] = {}
         self.batches = 0
         """Batches decoded so far, and the chunks in them (for tests and metrics)."""
@@ -150,6 +152,9 @@ class Batcher:
                     if not chunk.future.done():
                         chunk.future.set_exception(exc)
                     chunk.detected.set()
+            finally:
+                with self._ready:
+                    self._busy -= 1
 
     def _take(self) -> list[Chunk]:
         """The oldest chunk and those that can join it, once the batch is full or the wait is over."""
@@ -170,9 +175,9 @@ class Batcher:
                 if len(group) < self.batch_size and left > 0:
                     self._ready.wait(timeout=left)
                     continue
-                # Share what is waiting among the workers that are free, so that one long request's
-                # chunks are decoded side by side rather than all in one worker.
-                share = math.ceil(len(group) / max(1, self._idle + 1))
+                # Share what is waiting among the workers that are not decoding (some may only just
+                # have started), so that one long request's chunks are decoded side by side.
+                share = math.ceil(len(group) / max(1, self._running - self._busy))
                 taken = group[: min(self.batch_size, share)]
                 for chunk in taken:
                     self._queue.remove(chunk)
@@ -182,6 +187,7 @@ class Batcher:
                 if self._queue:
                     self._ready.notify()
                 if batch:
+                    self._busy += 1
                     return batch
 
     def _drop_cancelled(self) -> None:

@@ -172,7 +172,8 @@ class Transcriber:
     def _batched(
         self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
     ) -> tuple[str, float, Iterator[FwSegment]]:
-        chunks = iter(_chunks(speech))
+        packed = _chunks(speech)
+        chunks = iter(packed)
         temperatures = _fallback_temperatures(options.temperature)
         key = DecodeKey(
             language=options.language if self.multilingual else "en",
@@ -182,12 +183,23 @@ class Transcriber:
             beam_size=self.beam_size,
         )
 
+        computed: dict[int, np.ndarray] = {}
+        probability = 1.0
+        if key.language is None and len(packed) > 1:
+            # Audio of several chunks: its language from the first 30 s now (one more encoding
+            # of them), so that all its chunks can start at once, side by side. A single chunk
+            # finds it in its own batch instead, for free.
+            computed[0] = self._features(audio, packed[0])
+            language, probability, _ = self.model.detect_language(features=computed[0])
+            key = replace(key, language=language)
+
         def submit(group: list[list[tuple[float, float]]]) -> list[tuple[list[tuple[float, float]], Chunk]]:
             """Queue chunks together, so that they can share a batch (a worker would take a lone
             one while the next one's features were still being computed)."""
             made = []
             for pieces in group:
-                features = self._features(audio, pieces)
+                ready = computed.pop(0, None) if pieces is packed[0] else None
+                features = self._features(audio, pieces) if ready is None else ready
                 chunk = Chunk(
                     features=pad_or_trim(features),
                     duration=features.shape[-1] / self.model.frames_per_second,
@@ -228,7 +240,8 @@ class Transcriber:
                     chunk.abandon()
 
         assert key.language is not None
-        return key.language, float(first.language_probability), segments()
+        found = first.language_probability if options.language is None and len(packed) == 1 else probability
+        return key.language, float(found), segments()
 
     def _features(self, audio: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
         samples = np.concatenate([audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] for a, b in pieces])
