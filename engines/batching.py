@@ -37,6 +37,8 @@ ends long before Whisper's 448-token limit."""
 BEST_OF = 5
 PREPEND_PUNCTUATIONS = "\"'“¿([{-"
 APPEND_PUNCTUATIONS = "\"'.。,，!！?？:：”)]}、"
+LEADER_WAIT_S = 60.0
+"""Longest a request's later chunk waits for its first chunk's language (found by another worker)."""
 IDLE_EXIT_S = 2.0
 """A worker with nothing to do for this long ends; the next chunk starts a new one."""
 
@@ -84,6 +86,8 @@ class Chunk:
     language_probability: float = 1.0
     detected: threading.Event = field(default_factory=threading.Event)
     """Set once the chunk's language is known (at once when it was given)."""
+    follows: Chunk | None = None
+    """The first chunk of the same request, whose language this one takes once it is found."""
     abandoned: bool = False
     """Its request is gone: drop it, even between temperatures."""
 
@@ -209,12 +213,7 @@ class Batcher:
         temperature = batch[0].temperature
         encoder_output = self.model.encode(np.stack([c.features for c in batch]))
         if batch[0].key.language is None:
-            # Detected from the encoding the batch needs anyway: no second encoder pass per request.
-            for chunk, found in zip(batch, self.model.model.detect_language(encoder_output), strict=True):
-                token, probability = found[0]
-                chunk.key = replace(chunk.key, language=token[2:-2])
-                chunk.language_probability = probability
-                chunk.detected.set()
+            self._find_languages(batch, encoder_output)
         tokenizers = [self.tokenizer(chunk.key) for chunk in batch]
         attempts = self._generate(encoder_output, batch, tokenizers, temperature)
         self.batches += 1
@@ -243,6 +242,25 @@ class Batcher:
                 self._add_words([results[id(c)] for c in chunks], chunks, self.tokenizer(chunks[0].key), encoded)
         for chunk, _ in done:
             chunk.future.set_result(results[id(chunk)])
+
+    def _find_languages(self, batch: list[Chunk], encoder_output: Any) -> None:
+        """From the encoding the batch needs anyway, no second encoder pass: a request's first
+        chunk finds its language (as Whisper takes it from the first 30 s), and the request's
+        other chunks take that one, waiting for another worker to find it if need be."""
+        found = self.model.model.detect_language(encoder_output)
+        leaders = [(chunk, best) for chunk, best in zip(batch, found, strict=True) if chunk.follows is None]
+        for chunk, best in leaders:
+            token, probability = best[0]
+            chunk.key = replace(chunk.key, language=token[2:-2])
+            chunk.language_probability = probability
+            chunk.detected.set()
+        for chunk, best in zip(batch, found, strict=True):
+            if chunk.follows is not None:
+                chunk.follows.detected.wait(timeout=LEADER_WAIT_S)
+                # A first chunk that failed or was dropped leaves this one to its own language.
+                language = chunk.follows.key.language or best[0][0][2:-2]
+                chunk.key = replace(chunk.key, language=language)
+                chunk.detected.set()
 
     def _generate(
         self, encoder_output: Any, batch: list[Chunk], tokenizers: list[Tokenizer], temperature: float

@@ -183,39 +183,30 @@ class Transcriber:
             beam_size=self.beam_size,
         )
 
-        computed: dict[int, np.ndarray] = {}
-        probability = 1.0
-        if key.language is None and len(packed) > 1:
-            # Audio of several chunks: its language from the first 30 s now (one more encoding
-            # of them), so that all its chunks can start at once, side by side. A single chunk
-            # finds it in its own batch instead, for free.
-            computed[0] = self._features(audio, packed[0])
-            language, probability, _ = self.model.detect_language(features=computed[0])
-            key = replace(key, language=language)
-
         def submit(group: list[list[tuple[float, float]]]) -> list[tuple[list[tuple[float, float]], Chunk]]:
             """Queue chunks together, so that they can share a batch (a worker would take a lone
             one while the next one's features were still being computed)."""
-            made = []
+            made: list[tuple[list[tuple[float, float]], Chunk]] = []
             for pieces in group:
-                ready = computed.pop(0, None) if pieces is packed[0] else None
-                features = self._features(audio, pieces) if ready is None else ready
+                features = self._features(audio, pieces)
                 chunk = Chunk(
                     features=pad_or_trim(features),
                     duration=features.shape[-1] / self.model.frames_per_second,
                     key=key,
                     temperatures=temperatures,
+                    follows=leader[0] if leader else (made[0][1] if made else None),
                 )
                 made.append((pieces, chunk))
             self.batcher.submit(*(chunk for _, chunk in made))
             return made
 
-        # Where the language is not given, the first chunk goes first: its batch finds the
-        # language (for the whole request, as Whisper takes it from the first 30 s), and the
-        # others follow in that language.
+        # Where the language is not given, the first chunk's batch finds it (for the whole
+        # request, as Whisper takes it from the first 30 s), and the others take it from there.
         size = self.batching.batch_size
-        pending = deque(submit(list(itertools.islice(chunks, 1 if key.language is None else size))))
+        leader: list[Chunk] = []
+        pending = deque(submit(list(itertools.islice(chunks, size))))
         first = pending[0][1]
+        leader.append(first)
         first.detected.wait()
         if first.future.done() and first.future.exception() is not None:
             raise first.future.exception()  # type: ignore[misc]
@@ -240,8 +231,7 @@ class Transcriber:
                     chunk.abandon()
 
         assert key.language is not None
-        found = first.language_probability if options.language is None and len(packed) == 1 else probability
-        return key.language, float(found), segments()
+        return key.language, float(first.language_probability), segments()
 
     def _features(self, audio: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
         samples = np.concatenate([audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] for a, b in pieces])
