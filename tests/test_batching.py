@@ -265,7 +265,7 @@ def test_timestamps_refer_to_the_original_audio(base: Transcriber) -> None:
 
 @models
 def test_requests_share_batches_and_each_gets_its_own_result(tiny: Transcriber) -> None:
-    shared = Transcriber(model=tiny.model, beam_size=tiny.beam_size, batching=Batching(4, 1, wait_s=0.5))
+    shared = Transcriber(model=tiny.model, beam_size=tiny.beam_size, batching=Batching(4, 1, wait_s=3.0))
     clips = [
         "jfk_ask_not.flac",
         "librivox_sense_and_sensibility_0880.mp3",
