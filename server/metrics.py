@@ -97,7 +97,7 @@ class _AdmissionCollector(Collector):
         queued = GaugeMetricFamily("audio_queue_depth", "Requests waiting for a model slot", labels=["model"])
         active = GaugeMetricFamily("audio_active_requests", "Requests running on a model", labels=["model"])
         limit = GaugeMetricFamily(
-            "audio_concurrency_limit", "Requests a model runs at once (for Whisper, its batches' room)", labels=["model"]
+            "audio_concurrency_limit", "Requests a model runs at once (Whisper: room in its batches)", labels=["model"]
         )
         for admission in list(self.admissions.values()):
             queued.add_metric([admission.name], admission.queued)
