@@ -353,4 +353,4 @@ def _best(attempts: list[Attempt]) -> Attempt:
     """After every temperature failed: the most likely one that is not a loop, as Whisper picks."""
     unlooped = [a for a in attempts if a.compression_ratio <= COMPRESSION_RATIO_MAX]
     best = max(unlooped or attempts, key=lambda a: a.avg_logprob)
-    return Attempt(**{**best.__dict__, "temperature": attempts[-1].temperature})
+    return replace(best, temperature=attempts[-1].temperature)

@@ -172,8 +172,7 @@ class Transcriber:
     def _batched(
         self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
     ) -> tuple[str, float, Iterator[FwSegment]]:
-        packed = _chunks(speech)
-        chunks = iter(packed)
+        chunks = iter(_chunks(speech))
         temperatures = _fallback_temperatures(options.temperature)
         key = DecodeKey(
             language=options.language if self.multilingual else "en",
