@@ -76,6 +76,12 @@ class Admission:
                     self._retry_after(),
                 ) from None
             raise
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            # Python 3.11's wait_for returns a result that comes in together with its cancel: a
+            # caller on its way out (its client hung up) must not walk off with the slot.
+            self._release()
+            raise asyncio.CancelledError
         return self._ticket(started)
 
     def _ticket(self, started: float) -> Ticket:

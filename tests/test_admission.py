@@ -67,6 +67,24 @@ def test_a_cancelled_waiter_leaves_the_queue() -> None:
     asyncio.run(scenario())
 
 
+def test_a_waiter_cancelled_as_its_slot_comes_up_passes_the_slot_on() -> None:
+    # A queued client hangs up in the same turn of the event loop as the slot frees: the waiter is
+    # cancelled after its slot was handed over, and must give it back rather than keep it.
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=1, max_queue=1, timeout_s=5)
+        held = await admission.acquire()
+        waiter = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0)
+        held.release()
+        waiter.cancel()
+        (outcome,) = await asyncio.gather(waiter, return_exceptions=True)
+        assert isinstance(outcome, asyncio.CancelledError)
+        assert (admission.active, admission.queued) == (0, 0)
+        (await admission.acquire()).release()
+
+    asyncio.run(scenario())
+
+
 def test_gate_serves_first_sentences_first() -> None:
     gate = PriorityGate(1)
     order: list[str] = []
