@@ -4,7 +4,7 @@ Requests put their chunks (features plus how to decode them) in one queue per mo
 threads take what is compatible, up to the batch size, encode and decode it in one call, and
 hand each chunk its result. A chunk whose decoding fails Whisper's checks (too repetitive, too
 unsure) goes back to the queue at the next temperature, to be batched with whatever else is
-waiting there.
+waiting there; one that passes them only just is read again with timestamp tokens.
 """
 
 from __future__ import annotations
@@ -28,6 +28,12 @@ from faster_whisper.transcribe import get_compression_ratio, get_suppressed_toke
 COMPRESSION_RATIO_MAX = 2.4
 LOG_PROB_MIN = -1.0
 NO_SPEECH_MIN = 0.6
+UNSURE_LOG_PROB = -0.6
+"""Between this and Whisper's -1, a decoding without timestamp tokens may have ended before the
+speech did (measured: 2x-speed speech lost its last three words at -0.72, and with timestamp
+tokens the same chunk came out whole at -0.37). Such a chunk is decoded once more with them and
+keeps the likelier reading. Speech in the dev clips and the other 109 of 110 synthesized sentences
+decoded at -0.52 and above."""
 NOISE_NO_SPEECH = 0.3
 """A no-speech probability that, with a failed decoding, marks noise (the dev clips' speech stays
 under 0.1; noise that VAD let through came out at 0.2 to 0.8)."""
@@ -82,6 +88,10 @@ class Chunk:
     temperatures: tuple[float, ...]
     future: Future[ChunkResult] = field(default_factory=Future)
     attempts: list[Attempt] = field(default_factory=list)
+    step: int = 0
+    """Index of the temperature it is decoded at next."""
+    timestamped: bool = False
+    """Decoded next with timestamp tokens: a second reading of an unsure one (see UNSURE_LOG_PROB)."""
     queued_at: float = 0.0
     language_probability: float = 1.0
     detected: threading.Event = field(default_factory=threading.Event)
@@ -97,7 +107,12 @@ class Chunk:
 
     @property
     def temperature(self) -> float:
-        return self.temperatures[len(self.attempts)]
+        return self.temperatures[self.step]
+
+    @property
+    def decoding(self) -> tuple[DecodeKey, float, bool]:
+        """Chunks that match in this can share a batch."""
+        return self.key, self.temperature, self.timestamped
 
 
 class Batcher:
@@ -174,7 +189,7 @@ class Batcher:
                         return []
                     continue
                 first = self._queue[0]
-                group = [c for c in self._queue if (c.key, c.temperature) == (first.key, first.temperature)]
+                group = [c for c in self._queue if c.decoding == first.decoding]
                 left = first.queued_at + self.wait_s - time.monotonic()
                 if len(group) < self.batch_size and left > 0:
                     self._ready.wait(timeout=left)
@@ -222,10 +237,11 @@ class Batcher:
         retry: list[Chunk] = []
         for chunk, attempt in zip(batch, attempts, strict=True):
             chunk.attempts.append(attempt)
-            if _needs_fallback(attempt) and len(chunk.attempts) < len(chunk.temperatures):
+            kept = _settle(chunk)
+            if kept is None:
                 retry.append(chunk)
             else:
-                done.append((chunk, _best(chunk.attempts) if _needs_fallback(attempt) else attempt))
+                done.append((chunk, kept))
         if retry:
             self._retry(retry)
         results = {id(chunk): self._segments(chunk, attempt) for chunk, attempt in done}
@@ -269,9 +285,11 @@ class Batcher:
         previous = tokenizers[0].encode(" " + key.prompt.strip()) if key.prompt else []
         # Text alone, as faster-whisper's batched mode decodes: a chunk is cut at pauses already,
         # and without timestamp tokens the decoder spends its attention on the words (the dev
-        # clips' WER is lower so). Segment and word times come from the alignment when asked for.
+        # clips' WER is lower so). Segment and word times come from the alignment when asked for;
+        # a second reading with timestamp tokens drops them (they all come after the end token).
         # Prompts differ only in their language token, so they are all the same length.
-        prompts = [self.model.get_prompt(t, previous, without_timestamps=True) for t in tokenizers]
+        plain = not batch[0].timestamped
+        prompts = [self.model.get_prompt(t, previous, without_timestamps=plain) for t in tokenizers]
         if temperature > 0:
             search: dict[str, Any] = {
                 "beam_size": 1,
@@ -347,6 +365,31 @@ def _needs_fallback(attempt: Attempt) -> bool:
     then it is noise, and hotter temperatures only make up other words (slowly: a loop runs to
     the token limit, at every temperature)."""
     return failed(attempt.avg_logprob, attempt.compression_ratio) and attempt.no_speech_prob <= NOISE_NO_SPEECH
+
+
+def _unsure(attempt: Attempt) -> bool:
+    """Passed Whisper's checks only just, at temperature 0, on what Whisper takes for speech."""
+    return (
+        attempt.temperature == 0
+        and LOG_PROB_MIN <= attempt.avg_logprob < UNSURE_LOG_PROB
+        and attempt.compression_ratio <= COMPRESSION_RATIO_MAX
+        and attempt.no_speech_prob <= NOISE_NO_SPEECH
+    )
+
+
+def _settle(chunk: Chunk) -> Attempt | None:
+    """The decoding a chunk keeps after its latest attempt, or None when it goes round again:
+    hotter after a failed attempt, or with timestamp tokens after an unsure one."""
+    attempt = chunk.attempts[-1]
+    if chunk.timestamped:
+        return _best(chunk.attempts)  # the likelier of the two readings
+    if _needs_fallback(attempt) and chunk.step + 1 < len(chunk.temperatures):
+        chunk.step += 1
+        return None
+    if _unsure(attempt):
+        chunk.timestamped = True
+        return None
+    return _best(chunk.attempts) if _needs_fallback(attempt) else attempt
 
 
 def _best(attempts: list[Attempt]) -> Attempt:

@@ -15,7 +15,7 @@ from faster_whisper.transcribe import Segment as FwSegment
 from wer import normalise, wer
 
 from engines.audio_decode import WHISPER_RATE, decode
-from engines.batching import Attempt, Chunk, DecodeKey, _best, _needs_fallback
+from engines.batching import UNSURE_LOG_PROB, Attempt, Chunk, DecodeKey, _best, _needs_fallback, _settle
 from engines.loader import ModelFiles, ModelLoader, Placement, batching_for
 from engines.registry_files import load_registry
 from engines.transcriber import (
@@ -121,6 +121,34 @@ def test_failed_decodings_fall_back_unless_whisper_doubts_there_is_speech() -> N
     assert (best.avg_logprob, best.temperature) == (-1.3, 1.0)
 
 
+def test_an_unsure_reading_is_read_again_with_timestamp_tokens_and_the_likelier_kept() -> None:
+    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+
+    def chunk(*readings: Attempt) -> tuple[Chunk, list[Attempt | None]]:
+        c = Chunk(features=np.zeros((80, 3000), np.float32), duration=2.0, key=key, temperatures=(0.0, 0.2, 0.4))
+        kept = []
+        for reading in readings:
+            c.attempts.append(reading)
+            kept.append(_settle(c))
+        return c, kept
+
+    # Cut short (-0.72); with timestamp tokens the whole sentence (-0.37) is kept.
+    c, kept = chunk(attempt(-0.72), attempt(-0.37))
+    assert kept[0] is None and c.timestamped and c.temperature == 0.0
+    assert kept[1] is not None and kept[1].avg_logprob == -0.37
+    # A second reading that does worse, or fails, leaves the first one.
+    assert chunk(attempt(-0.72), attempt(-0.9))[1][1].avg_logprob == -0.72  # type: ignore[union-attr]
+    assert chunk(attempt(-0.72), attempt(-0.3, ratio=3.1))[1][1].avg_logprob == -0.72  # type: ignore[union-attr]
+    # Sure readings, noise, and what failed outright (which goes hotter) are not read twice.
+    assert chunk(attempt(UNSURE_LOG_PROB + 0.01))[1] == [attempt(UNSURE_LOG_PROB + 0.01)]
+    assert chunk(attempt(-0.72, no_speech_prob=0.5))[1] == [attempt(-0.72, no_speech_prob=0.5)]
+    c, kept = chunk(attempt(-1.4))
+    assert kept == [None] and not c.timestamped and c.temperature == 0.2
+    # Sampled readings at higher temperatures are not either.
+    c, kept = chunk(attempt(-1.4), attempt(-0.72, t=0.2))
+    assert kept[1] == attempt(-0.72, t=0.2)
+
+
 def segment(text: str, avg_logprob: float = -0.2, no_speech_prob: float = 0.05, ratio: float = 1.2, t: float = 0.0):
     return FwSegment(
         id=0, seek=0, start=0.0, end=1.0, text=text, tokens=[], avg_logprob=avg_logprob,
@@ -174,6 +202,16 @@ def test_long_audio_matches_faster_whisper_batched_in_process(base: Transcriber)
     reference = CLIPS[GERMAN]["reference_text"]
     sequential, _ = run(base, audio, condition_on_previous_text=True)
     assert wer(reference, text) <= wer(reference, sequential) + 0.02
+
+
+@models
+def test_speech_that_text_alone_cuts_short_comes_out_whole(base: Transcriber) -> None:
+    # Fast synthesized speech that Whisper base, decoding text alone as faster-whisper's batched
+    # mode does, ends after "about" (on the CPU this was measured on); read again with timestamp
+    # tokens, it comes out whole.
+    name = "piper_joe_2x_train_tickets.flac"
+    text, _ = run(base, decode(clip_path(name)), language="en")
+    assert wer(CLIPS[name]["reference_text"], text) <= 0.1, text
 
 
 @models
