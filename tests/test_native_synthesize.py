@@ -128,16 +128,22 @@ def test_speed_scales_duration_not_pitch(client: httpx.Client, speed: float, ref
 @pytest.mark.parametrize("speed", [0.25, 0.5, 0.75, 1.5, 2.0, 3.0])
 def test_every_speed_stays_intelligible(client: httpx.Client, speed: float) -> None:
     text = "Please call me back tomorrow morning about the train tickets."
-    audio = synthesize(client, input=text, response_format="wav", speed=speed).content
-    response = client.post(
-        "/v1/inference/audio/transcribe",
-        data={"model": "openai/whisper-1", "language": "en"},
-        files={"file": ("speech.wav", audio, "audio/wav")},
-    )
-    heard = response.json()["data"]["text"]
-    # Up to 2x Whisper base hears it all; at 3x it still gets most words. 4x (measured: about 0.8
-    # WER) is past what Whisper base can follow, so there only the length and pitch are held (above).
-    assert wer(text, heard) <= (0.2 if speed <= 2 else 0.5), heard
+
+    def heard() -> str:
+        audio = synthesize(client, input=text, response_format="wav", speed=speed).content
+        response = client.post(
+            "/v1/inference/audio/transcribe",
+            data={"model": "openai/whisper-1", "language": "en"},
+            files={"file": ("speech.wav", audio, "audio/wav")},
+        )
+        return response.json()["data"]["text"]
+
+    # Piper draws phoneme lengths at random, so each take is a different clip: the middle one of
+    # three is held. Up to 2x Whisper base hears it all; at 3x it still gets most words (measured
+    # over 30 takes each: WER at most 0.1 at 2x, at most 0.3 at 3x, one take in CI 0.6). 4x (about
+    # 0.8) is past what Whisper base can follow, so there only the length and pitch are held (above).
+    takes = sorted((heard() for _ in range(3)), key=lambda t: wer(text, t))
+    assert wer(text, takes[1]) <= (0.2 if speed <= 2 else 0.5), takes
 
 
 def test_round_trip_through_transcription(client: httpx.Client) -> None:
