@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import bisect
 import itertools
-import re
 from collections import deque
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -15,27 +13,14 @@ from faster_whisper import WhisperModel
 from faster_whisper.audio import pad_or_trim
 from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import TranscriptionInfo as FwInfo
-from faster_whisper.transcribe import Word as FwWord
-from faster_whisper.vad import VadOptions, get_speech_timestamps
 
+from engines import timeline
 from engines.audio_decode import WHISPER_RATE
-from engines.batching import (
-    LOG_PROB_MIN,
-    NO_SPEECH_MIN,
-    NOISE_NO_SPEECH,
-    Batcher,
-    Chunk,
-    ChunkResult,
-    DecodeKey,
-    failed,
-)
+from engines.batching import Batcher, Chunk, DecodeKey
+from engines.guard import hallucinated
 from engines.languages import LANGUAGE_NAMES
 
 LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
-WINDOW_SECONDS = 300.0
-"""Sequential decoding and VAD take long audio this many seconds at a time."""
-CHUNK_SECONDS = 30.0
-"""Whisper's input: batched decoding packs up to this much speech into each chunk."""
 
 
 @dataclass(frozen=True)
@@ -151,14 +136,14 @@ class Transcriber:
         duration = round(len(audio) / WHISPER_RATE, 3)
         sequential = options.condition_on_previous_text or not options.drop_non_speech
         speech: list[tuple[float, float]] = []
-        if options.drop_non_speech or duration > WINDOW_SECONDS:
+        if options.drop_non_speech or duration > timeline.WINDOW_SECONDS:
             # Whisper invents "Thank you." on music and noise; Silero VAD (about 1/400 of real
             # time) tells whether there is any speech at all, and where.
-            speech = speech_regions(audio, max_speech_s=None if sequential else CHUNK_SECONDS)
+            speech = timeline.speech_regions(audio, max_speech_s=None if sequential else timeline.CHUNK_SECONDS)
             if not speech and options.drop_non_speech:
                 info = TranscriptInfo(language=options.language or "en", language_probability=0.0, duration=duration)
                 return info, iter(())
-        if not self.batching.long_audio and len(_chunks(speech)) > 1:
+        if not self.batching.long_audio and len(timeline.chunks_of(speech)) > 1:
             sequential = True  # this model is more accurate on long audio with the previous text
         if sequential:
             language, probability, pieces = self._sequential(audio, duration, speech, options)
@@ -172,7 +157,7 @@ class Transcriber:
     def _batched(
         self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
     ) -> tuple[str, float, Iterator[FwSegment]]:
-        chunks = iter(_chunks(speech))
+        chunks = iter(timeline.chunks_of(speech))
         temperatures = _fallback_temperatures(options.temperature)
         key = DecodeKey(
             language=options.language if self.multilingual else "en",
@@ -223,7 +208,7 @@ class Transcriber:
                     if not pending:
                         return
                     pieces, chunk = pending.popleft()
-                    restored = _restored(chunk.future.result(), pieces, tokenizer.encode)
+                    restored = timeline.restored(chunk.future.result(), pieces, tokenizer.encode)
                     yield from (s if options.word_timestamps else replace(s, words=None) for s in restored)
             finally:
                 for _, chunk in pending:
@@ -244,7 +229,7 @@ class Transcriber:
         """Whisper's own loop, window by window past WINDOW_SECONDS (cut at pauses), so that
         faster-whisper's features (computed for all of its input at once) stay bounded; each
         window is prompted with the text before it."""
-        windows = _windows(duration, speech)
+        windows = timeline.windows(duration, speech)
         first, info = self._window(audio, windows[0], options, options.language, options.prompt)
 
         def segments() -> Iterator[FwSegment]:
@@ -277,146 +262,7 @@ class Transcriber:
             vad_filter=options.vad_filter,
             condition_on_previous_text=True,
         )
-        return (_shift(piece, start) for piece in pieces), info
-
-
-def speech_regions(audio: np.ndarray, max_speech_s: float | None = None) -> list[tuple[float, float]]:
-    """Seconds of the audio where Silero VAD hears speech (padded, as faster-whisper pads them).
-
-    With `max_speech_s`, regions are cut at the shortest pauses (160 ms, as faster-whisper's
-    batched mode does) and none is longer. The VAD copies its whole input a few times over, so
-    long audio goes through it a window at a time; regions that the window edges split are
-    joined again where they fit.
-    """
-    vad = (
-        VadOptions()
-        if max_speech_s is None
-        else VadOptions(max_speech_duration_s=max_speech_s, min_silence_duration_ms=160)
-    )
-    longest = max_speech_s or float("inf")
-    step = int(WINDOW_SECONDS * WHISPER_RATE)
-    regions: list[tuple[float, float]] = []
-    for offset in range(0, len(audio), step):
-        for r in get_speech_timestamps(audio[offset : offset + step], vad):
-            start, end = (offset + r["start"]) / WHISPER_RATE, (offset + r["end"]) / WHISPER_RATE
-            if regions and start - regions[-1][1] < 0.1 and end - regions[-1][0] <= longest:
-                regions[-1] = (regions[-1][0], end)
-            else:
-                regions.append((start, end))
-    return regions
-
-
-def _chunks(speech: list[tuple[float, float]]) -> list[list[tuple[float, float]]]:
-    """Speech regions packed, in order, into chunks of at most CHUNK_SECONDS of speech each."""
-    chunks: list[list[tuple[float, float]]] = []
-    length = 0.0
-    for start, end in speech:
-        if not chunks or length + (end - start) > CHUNK_SECONDS:
-            chunks.append([])
-            length = 0.0
-        chunks[-1].append((start, end))
-        length += end - start
-    return chunks
-
-
-class _Timeline:
-    """Maps a time in a chunk (its speech pieces laid end to end) back to the original audio."""
-
-    def __init__(self, pieces: list[tuple[float, float]]) -> None:
-        self.starts = [start for start, _ in pieces]
-        lengths = [(int(end * WHISPER_RATE) - int(start * WHISPER_RATE)) / WHISPER_RATE for start, end in pieces]
-        self.local_starts = [0.0, *itertools.accumulate(lengths)][:-1]
-        self.local_ends = list(itertools.accumulate(lengths))
-
-    def piece(self, t: float, is_end: bool = False) -> int:
-        index = bisect.bisect_left(self.local_ends, t) if is_end else bisect.bisect_right(self.local_ends, t)
-        return min(index, len(self.starts) - 1)
-
-    def original(self, t: float, piece: int) -> float:
-        return round(self.starts[piece] + t - self.local_starts[piece], 3)
-
-
-def _restored(
-    result: ChunkResult, pieces: list[tuple[float, float]], encode: Callable[[str], list[int]]
-) -> Iterator[FwSegment]:
-    """A decoded chunk as segments in the original audio's time: one per sentence where its
-    words were timed, else one for the whole chunk."""
-    timeline = _Timeline(pieces)
-    attempt = result.attempt
-    for segment in result.segments:
-        words = [
-            FwWord(
-                start=timeline.original(w["start"], piece),
-                end=timeline.original(w["end"], piece),
-                word=w["word"],
-                probability=w["probability"],
-            )
-            for w in segment.get("words") or ()
-            for piece in [timeline.piece((w["start"] + w["end"]) / 2)]
-        ]
-        spans: list[tuple[float, float, list[FwWord] | None]]
-        if words:
-            spans = [(sentence[0].start, sentence[-1].end, sentence) for sentence in _sentences(words)]
-        else:
-            start = timeline.original(segment["start"], timeline.piece(segment["start"]))
-            end = timeline.original(segment["end"], timeline.piece(segment["end"], is_end=True))
-            spans = [(start, end, None)]
-        for start, end, sentence in spans:
-            text = segment["text"] if sentence is None else "".join(w.word for w in sentence)
-            yield FwSegment(
-                id=0,
-                seek=int(pieces[0][0] * 100),
-                start=start,
-                end=max(start, end),
-                text=text,
-                tokens=list(segment["tokens"]) if sentence is None else encode(text),
-                avg_logprob=attempt.avg_logprob,
-                # The whole chunk's ratio, as Whisper reports its window's for each segment: a
-                # loop shows in the chunk's text even where each segment of it is short.
-                compression_ratio=attempt.compression_ratio,
-                no_speech_prob=attempt.no_speech_prob,
-                words=sentence,
-                temperature=attempt.temperature,
-            )
-
-
-_SENTENCE_END = re.compile(r"[.!?。！？…]$")
-SENTENCE_PAUSE_S = 1.0
-
-
-def _sentences(words: list[FwWord]) -> list[list[FwWord]]:
-    """Words grouped into sentences: cut after a full stop, or at a pause of a second or more."""
-    sentences: list[list[FwWord]] = [[]]
-    for word, following in itertools.zip_longest(words, words[1:]):
-        sentences[-1].append(word)
-        ends = _SENTENCE_END.search(word.word.strip()) is not None
-        if following is not None and (ends or following.start - word.end >= SENTENCE_PAUSE_S):
-            sentences.append([])
-    return sentences
-
-
-def _windows(duration: float, speech: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    """Cut `duration` seconds into windows of at most ~WINDOW_SECONDS, at pauses between speech."""
-    cuts = [0.0]
-    pauses = [(a_end + b_start) / 2 for (_, a_end), (b_start, _) in itertools.pairwise(speech)]
-    while duration - cuts[-1] > WINDOW_SECONDS * 1.2:
-        target = cuts[-1] + WINDOW_SECONDS
-        near = [p for p in pauses if cuts[-1] + WINDOW_SECONDS / 2 < p <= target]
-        cuts.append(max(near) if near else target)
-    return list(itertools.pairwise([*cuts, duration]))
-
-
-def _shift(segment: FwSegment, offset: float) -> FwSegment:
-    if not offset:
-        return segment
-    words = [replace(w, start=w.start + offset, end=w.end + offset) for w in segment.words or []]
-    return replace(
-        segment,
-        start=segment.start + offset,
-        end=segment.end + offset,
-        seek=segment.seek + int(offset * 100),
-        words=words or segment.words,
-    )
+        return (timeline.shifted(piece, start) for piece in pieces), info
 
 
 def _kept(pieces: Iterator[FwSegment], guard: bool) -> Generator[Segment]:
@@ -429,50 +275,6 @@ def _kept(pieces: Iterator[FwSegment], guard: bool) -> Generator[Segment]:
         close = getattr(pieces, "close", None)
         if close is not None:
             close()
-
-
-def hallucinated(segment: FwSegment) -> bool:
-    """Text that Whisper's own signals say is not speech.
-
-    VAD keeps most noise from Whisper, but not all of it (crowds, traffic, breathing), and there
-    the decoder invents: "Thank you.", a phrase or a letter repeated until the tokens run out.
-    Speech in the dev clips decodes at the first temperature with a no-speech probability under
-    0.1 and an average log-probability over -0.6; what is dropped here is far from that:
-    - what Whisper itself calls silence (likely no speech, and an unsure decoding);
-    - a decoding that failed Whisper's checks where Whisper also doubts there is speech, or
-      that was still unsure at the last temperature;
-    - an unsure decoding where Whisper thinks no speech more likely than not;
-    - loops.
-    """
-    # A compression ratio over Whisper's line alone is no proof: a chunk can hold a sentence said
-    # twice. It counts where Whisper also doubts the speech; loops are found in the text itself.
-    if segment.no_speech_prob > NO_SPEECH_MIN and segment.avg_logprob < LOG_PROB_MIN:
-        return True
-    if failed(segment.avg_logprob, segment.compression_ratio) and segment.no_speech_prob > NOISE_NO_SPEECH:
-        return True
-    if segment.avg_logprob < LOG_PROB_MIN and segment.temperature >= 1.0:
-        return True
-    if segment.no_speech_prob > 0.5 and segment.avg_logprob < DOUBTFUL_LOG_PROB:
-        return True
-    return looping(segment.text)
-
-
-DOUBTFUL_LOG_PROB = -0.5
-
-
-_RUN = re.compile(r"(\w)\1{5,}|([^\w\s])\2{3,}")
-_REPEATED_PHRASE = re.compile(r"\b(.{2,60}?\W+)\1{3,}", re.DOTALL)
-
-
-def looping(text: str) -> bool:
-    """A letter six times or more in a row ("Aaaaaah"), a mark four times ("!!!!"), or a phrase
-    said four times over that makes up most of the text: loops too short for the compression
-    ratio to notice."""
-    if _RUN.search(text):
-        return True
-    spoken = text.lower().strip() + " "
-    loop = _REPEATED_PHRASE.search(spoken)
-    return loop is not None and 2 * (loop.end() - loop.start()) >= len(spoken)
 
 
 def _fallback_temperatures(first: float) -> tuple[float, ...]:

@@ -16,20 +16,11 @@ from wer import normalise, wer
 
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.batching import UNSURE_LOG_PROB, Attempt, Chunk, DecodeKey, _best, _needs_fallback, _settle
+from engines.guard import hallucinated, looping
 from engines.loader import ModelFiles, ModelLoader, Placement, batching_for
 from engines.registry_files import load_registry
-from engines.transcriber import (
-    Batching,
-    Segment,
-    Transcriber,
-    TranscriptionOptions,
-    _chunks,
-    _sentences,
-    _Timeline,
-    full_text,
-    hallucinated,
-    looping,
-)
+from engines.timeline import Timeline, chunks_of, sentences_of
+from engines.transcriber import Batching, Segment, Transcriber, TranscriptionOptions, full_text
 from server.config import PROJECT_ROOT, Settings
 
 GERMAN = "librivox_de_simplicissimus_title.mp3"
@@ -78,13 +69,13 @@ def backwards(seconds: float = 17.0) -> np.ndarray:
 
 def test_speech_is_packed_into_chunks_of_at_most_30_seconds() -> None:
     speech = [(0.0, 10.0), (10.5, 25.0), (26.0, 40.0), (41.0, 44.0), (50.0, 79.0)]
-    chunks = _chunks(speech)
+    chunks = chunks_of(speech)
     assert chunks == [[(0.0, 10.0), (10.5, 25.0)], [(26.0, 40.0), (41.0, 44.0)], [(50.0, 79.0)]]
     assert all(sum(b - a for a, b in chunk) <= 30.0 for chunk in chunks)
 
 
 def test_chunk_times_map_back_to_the_original_audio() -> None:
-    timeline = _Timeline([(2.0, 5.0), (9.0, 10.0)])  # 3 s then 1 s of speech, laid end to end
+    timeline = Timeline([(2.0, 5.0), (9.0, 10.0)])  # 3 s then 1 s of speech, laid end to end
     assert timeline.original(1.0, timeline.piece(1.0)) == 3.0
     assert timeline.original(3.5, timeline.piece(3.5)) == 9.5
     # An end exactly at a piece's edge belongs to the piece before it, not to the next one.
@@ -102,7 +93,7 @@ def test_words_are_grouped_into_sentences_at_stops_and_pauses() -> None:
         Word(1.3, 1.6, " are", 0.9),
         Word(3.0, 3.4, " you", 0.9),
     ]
-    assert [[w.word for w in s] for s in _sentences(words)] == [[" Hello", " there."], [" How", " are"], [" you"]]
+    assert [[w.word for w in s] for s in sentences_of(words)] == [[" Hello", " there."], [" How", " are"], [" you"]]
 
 
 def attempt(avg_logprob: float, no_speech_prob: float = 0.05, ratio: float = 1.2, t: float = 0.0) -> Attempt:
@@ -358,4 +349,4 @@ def test_noise_that_vad_lets_through_gives_nothing_quickly(
     audio = noise()  # type: ignore[operator]
     assert run(shared, audio, language="en") == ("", [])
     # Quickly: one decoding per chunk, not six temperatures of a loop running to the token limit.
-    assert shared.batcher.batches == len(_chunks([(0.0, len(audio) / WHISPER_RATE)]))
+    assert shared.batcher.batches == len(chunks_of([(0.0, len(audio) / WHISPER_RATE)]))

@@ -9,11 +9,11 @@ import pytest
 from conftest import CLIPS, NO_SPEECH_CLIPS, clip_path
 from wer import wer
 
-from engines import transcriber as transcriber_module
+from engines import timeline
 from engines.audio_decode import WHISPER_RATE, decode
 from engines.loader import ModelFiles, ModelLoader
 from engines.registry_files import load_registry
-from engines.transcriber import Segment, Transcriber, TranscriptionOptions, _windows, full_text
+from engines.transcriber import Segment, Transcriber, TranscriptionOptions, full_text
 from server.config import PROJECT_ROOT, Settings
 
 GERMAN = "librivox_de_simplicissimus_title.mp3"
@@ -53,14 +53,14 @@ def test_audio_without_speech_never_reaches_whisper(base: Transcriber, monkeypat
 
 def test_long_audio_is_decoded_in_windows(base: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
     audio = decode(clip_path(GERMAN))
-    monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 25.0)
+    monkeypatch.setattr(timeline, "WINDOW_SECONDS", 25.0)
     text, segments = run(base, audio, TranscriptionOptions(language="de"))
     starts = [s.start for s in segments]
     assert starts == sorted(starts)
     assert segments[-1].end > 60
     assert [s.id for s in segments] == list(range(len(segments)))
     # Windows must not cost accuracy: compare with one pass over the whole clip, on this CPU.
-    monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 300.0)
+    monkeypatch.setattr(timeline, "WINDOW_SECONDS", 300.0)
     whole, _ = run(base, audio, TranscriptionOptions(language="de"))
     reference = CLIPS[GERMAN]["reference_text"]
     assert wer(reference, text) <= wer(reference, whole) + 0.05
@@ -68,13 +68,13 @@ def test_long_audio_is_decoded_in_windows(base: Transcriber, monkeypatch: pytest
 
 
 def test_windows_cut_at_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(transcriber_module, "WINDOW_SECONDS", 600.0)
+    monkeypatch.setattr(timeline, "WINDOW_SECONDS", 600.0)
     speech = [(0.0, 290.0), (292.0, 590.0), (591.0, 900.0), (905.0, 1300.0)]
-    windows = _windows(1300.0, speech)
+    windows = timeline.windows(1300.0, speech)
     assert windows[0] == (0.0, 590.5)
     assert windows[-1][1] == 1300.0
     assert all(end - start <= 720.0 for start, end in windows)
-    assert _windows(100.0, []) == [(0.0, 100.0)]
+    assert timeline.windows(100.0, []) == [(0.0, 100.0)]
 
 
 def test_vad_filter_keeps_original_timestamps(base: Transcriber) -> None:
