@@ -79,8 +79,11 @@ class ChunkResult:
     attempt: Attempt
 
 
-@dataclass
+@dataclass(eq=False)
 class Chunk:
+    """A piece of one request's audio on its way through the queue; it equals only itself (the
+    queue finds chunks by identity, and comparing features would compare arrays)."""
+
     features: np.ndarray
     """Log-mel features, padded to 30 s."""
     duration: float

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -327,6 +328,22 @@ def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: Transcrib
     assert "ask not" in staying.future.result(timeout=60).segments[0]["text"]
     assert leaving.future.cancelled()
     assert (batcher.batches, batcher.batched_chunks) == (1, 1)
+
+
+@models
+def test_chunks_that_cannot_share_a_batch_may_lie_between_those_that_can(tiny: Transcriber) -> None:
+    # Two requests' chunks interleaved in the queue, one of them asking for word times: the worker
+    # takes the first and third together, past the second, then the second alone.
+    batcher = Transcriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
+    features = pad_or_trim(tiny.model.feature_extractor(decode(clip_path(JFK)))[..., :-1])
+    plain = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=1)
+    timed = replace(plain, word_timestamps=True)
+    chunks = [Chunk(features=features.copy(), duration=11.0, key=k, temperatures=(0.0,)) for k in (plain, timed, plain)]
+    batcher.submit(*chunks)
+    results = [chunk.future.result(timeout=60) for chunk in chunks]
+    assert all("ask not" in result.segments[0]["text"] for result in results)
+    assert "words" in results[1].segments[0] and "words" not in results[0].segments[0]
+    assert (batcher.batches, batcher.batched_chunks) == (2, 3)
 
 
 @models
