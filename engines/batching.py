@@ -247,10 +247,10 @@ class Batcher:
                 done.append((chunk, kept))
         if retry:
             self._retry(retry)
-        results = {id(chunk): self._segments(chunk, attempt) for chunk, attempt in done}
+        results = {chunk: self._segments(chunk, attempt) for chunk, attempt in done}
         if batch[0].key.word_timestamps:
             # The alignment starts from each language's own tokens: one call per language.
-            spoken = [chunk for chunk, _ in done if results[id(chunk)].segments]
+            spoken = [chunk for chunk, _ in done if results[chunk].segments]
             for _, group in itertools.groupby(sorted(spoken, key=lambda c: str(c.key.language)), lambda c: c.key):
                 chunks = list(group)
                 encoded = (
@@ -258,9 +258,9 @@ class Batcher:
                     if chunks == batch
                     else self.model.encode(np.stack([chunk.features for chunk in chunks]))
                 )
-                self._add_words([results[id(c)] for c in chunks], chunks, self.tokenizer(chunks[0].key), encoded)
+                self._add_words([results[c] for c in chunks], chunks, self.tokenizer(chunks[0].key), encoded)
         for chunk, _ in done:
-            chunk.future.set_result(results[id(chunk)])
+            chunk.future.set_result(results[chunk])
 
     def _find_languages(self, batch: list[Chunk], encoder_output: Any) -> None:
         """From the encoding the batch needs anyway, no second encoder pass: a request's first

@@ -75,7 +75,7 @@ class ModelEntry:
     idle_unload_s: float
     limits: Limits
     beam_size: int = 5
-    decoding: Decoding = field(default_factory=lambda: Decoding())
+    decoding: Decoding = field(default_factory=Decoding)
 
     @property
     def english_only(self) -> bool:

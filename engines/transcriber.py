@@ -156,7 +156,7 @@ class Transcriber:
 
     def _batched(
         self, audio: np.ndarray, speech: list[tuple[float, float]], options: TranscriptionOptions
-    ) -> tuple[str, float, Iterator[FwSegment]]:
+    ) -> tuple[str, float, Generator[FwSegment]]:
         chunks = iter(timeline.chunks_of(speech))
         temperatures = _fallback_temperatures(options.temperature)
         key = DecodeKey(
@@ -167,9 +167,12 @@ class Transcriber:
             beam_size=self.beam_size,
         )
 
-        def submit(group: list[list[tuple[float, float]]]) -> list[tuple[list[tuple[float, float]], Chunk]]:
+        def submit(
+            group: list[list[tuple[float, float]]], leader: Chunk | None
+        ) -> list[tuple[list[tuple[float, float]], Chunk]]:
             """Queue chunks together, so that they can share a batch (a worker would take a lone
-            one while the next one's features were still being computed)."""
+            one while the next one's features were still being computed). Each follows `leader`
+            in its language, or the group's own first chunk."""
             made: list[tuple[list[tuple[float, float]], Chunk]] = []
             for pieces in group:
                 features = self._features(audio, pieces)
@@ -178,7 +181,7 @@ class Transcriber:
                     duration=features.shape[-1] / self.model.frames_per_second,
                     key=key,
                     temperatures=temperatures,
-                    follows=leader[0] if leader else (made[0][1] if made else None),
+                    follows=leader or (made[0][1] if made else None),
                 )
                 made.append((pieces, chunk))
             self.batcher.submit(*(chunk for _, chunk in made))
@@ -187,24 +190,22 @@ class Transcriber:
         # Where the language is not given, the first chunk's batch finds it (for the whole
         # request, as Whisper takes it from the first 30 s), and the others take it from there.
         size = self.batching.batch_size
-        leader: list[Chunk] = []
-        pending = deque(submit(list(itertools.islice(chunks, size))))
+        pending = deque(submit(list(itertools.islice(chunks, size)), None))
         first = pending[0][1]
-        leader.append(first)
         first.detected.wait()
-        if first.future.done() and first.future.exception() is not None:
-            raise first.future.exception()  # type: ignore[misc]
+        if first.future.done() and (error := first.future.exception()) is not None:
+            raise error
         key = first.key
         tokenizer = self.batcher.tokenizer(key)
         # Two rounds of full batches in flight keep every worker's next batch full while the
         # results before it are read, without holding a long file's features all at once.
         ahead = 2 * self.batching.batch_size * self.batching.workers
 
-        def segments() -> Iterator[FwSegment]:
+        def segments() -> Generator[FwSegment]:
             try:
                 while True:
                     while len(pending) < ahead and (group := list(itertools.islice(chunks, size))):
-                        pending.extend(submit(group))
+                        pending.extend(submit(group, first))
                     if not pending:
                         return
                     pieces, chunk = pending.popleft()
@@ -225,14 +226,14 @@ class Transcriber:
 
     def _sequential(
         self, audio: np.ndarray, duration: float, speech: list[tuple[float, float]], options: TranscriptionOptions
-    ) -> tuple[str, float, Iterator[FwSegment]]:
+    ) -> tuple[str, float, Generator[FwSegment]]:
         """Whisper's own loop, window by window past WINDOW_SECONDS (cut at pauses), so that
         faster-whisper's features (computed for all of its input at once) stay bounded; each
         window is prompted with the text before it."""
         windows = timeline.windows(duration, speech)
         first, info = self._window(audio, windows[0], options, options.language, options.prompt)
 
-        def segments() -> Iterator[FwSegment]:
+        def segments() -> Generator[FwSegment]:
             text = ""
             for index, window in enumerate(windows):
                 pieces = first if index == 0 else self._window(audio, window, options, info.language, text)[0]
@@ -265,16 +266,14 @@ class Transcriber:
         return (timeline.shifted(piece, start) for piece in pieces), info
 
 
-def _kept(pieces: Iterator[FwSegment], guard: bool) -> Generator[Segment]:
+def _kept(pieces: Generator[FwSegment], guard: bool) -> Generator[Segment]:
     """The segments to return, numbered; closing this stops the decoding behind it."""
     try:
         kept = (piece for piece in pieces if not guard or not hallucinated(piece))
         for index, piece in enumerate(kept):
             yield _segment(index, piece)
     finally:
-        close = getattr(pieces, "close", None)
-        if close is not None:
-            close()
+        pieces.close()
 
 
 def _fallback_temperatures(first: float) -> tuple[float, ...]:
