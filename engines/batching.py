@@ -24,19 +24,8 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
-# Whisper's own thresholds (the reference implementation's defaults, and faster-whisper's).
-COMPRESSION_RATIO_MAX = 2.4
-LOG_PROB_MIN = -1.0
-NO_SPEECH_MIN = 0.6
-UNSURE_LOG_PROB = -0.6
-"""Between this and Whisper's -1, a decoding without timestamp tokens may have ended before the
-speech did (measured: 2x-speed speech lost its last three words at -0.72, and with timestamp
-tokens the same chunk came out whole at -0.37). Such a chunk is decoded once more with them and
-keeps the likelier reading. Speech in the dev clips and the other 109 of 110 synthesized sentences
-decoded at -0.52 and above."""
-NOISE_NO_SPEECH = 0.3
-"""A no-speech probability that, with a failed decoding, marks noise (the dev clips' speech stays
-under 0.1; noise that VAD let through came out at 0.2 to 0.8)."""
+from engines.checks import Attempt, likeliest, needs_fallback, unsure
+
 TOKENS_PER_SECOND = 15
 """Twice and more what fast speech needs: a chunk's decoding stops there, so that a loop on noise
 ends long before Whisper's 448-token limit."""
@@ -59,15 +48,6 @@ class DecodeKey:
     prompt: str | None
     word_timestamps: bool
     beam_size: int
-
-
-@dataclass
-class Attempt:
-    tokens: list[int]
-    avg_logprob: float
-    no_speech_prob: float
-    compression_ratio: float
-    temperature: float
 
 
 @dataclass
@@ -94,7 +74,7 @@ class Chunk:
     step: int = 0
     """Index of the temperature it is decoded at next."""
     timestamped: bool = False
-    """Decoded next with timestamp tokens: a second reading of an unsure one (see UNSURE_LOG_PROB)."""
+    """Decoded next with timestamp tokens: a second reading of an unsure one (see `engines.checks.UNSURE_LOG_PROB`)."""
     queued_at: float = 0.0
     language_probability: float = 1.0
     detected: threading.Event = field(default_factory=threading.Event)
@@ -358,45 +338,16 @@ class Batcher:
         )
 
 
-def failed(avg_logprob: float, compression_ratio: float) -> bool:
-    """Whisper's test for a failed decoding: too repetitive, or too unsure of itself."""
-    return compression_ratio > COMPRESSION_RATIO_MAX or avg_logprob < LOG_PROB_MIN
-
-
-def _needs_fallback(attempt: Attempt) -> bool:
-    """A failed decoding is tried again hotter, unless Whisper also doubts that there is speech:
-    then it is noise, and hotter temperatures only make up other words (slowly: a loop runs to
-    the token limit, at every temperature)."""
-    return failed(attempt.avg_logprob, attempt.compression_ratio) and attempt.no_speech_prob <= NOISE_NO_SPEECH
-
-
-def _unsure(attempt: Attempt) -> bool:
-    """Passed Whisper's checks only just, at temperature 0, on what Whisper takes for speech."""
-    return (
-        attempt.temperature == 0
-        and LOG_PROB_MIN <= attempt.avg_logprob < UNSURE_LOG_PROB
-        and attempt.compression_ratio <= COMPRESSION_RATIO_MAX
-        and attempt.no_speech_prob <= NOISE_NO_SPEECH
-    )
-
-
 def _settle(chunk: Chunk) -> Attempt | None:
     """The decoding a chunk keeps after its latest attempt, or None when it goes round again:
     hotter after a failed attempt, or with timestamp tokens after an unsure one."""
     attempt = chunk.attempts[-1]
     if chunk.timestamped:
-        return _best(chunk.attempts)  # the likelier of the two readings
-    if _needs_fallback(attempt) and chunk.step + 1 < len(chunk.temperatures):
+        return likeliest(chunk.attempts)  # the likelier of the two readings
+    if needs_fallback(attempt) and chunk.step + 1 < len(chunk.temperatures):
         chunk.step += 1
         return None
-    if _unsure(attempt):
+    if unsure(attempt):
         chunk.timestamped = True
         return None
-    return _best(chunk.attempts) if _needs_fallback(attempt) else attempt
-
-
-def _best(attempts: list[Attempt]) -> Attempt:
-    """After every temperature failed: the most likely one that is not a loop, as Whisper picks."""
-    unlooped = [a for a in attempts if a.compression_ratio <= COMPRESSION_RATIO_MAX]
-    best = max(unlooped or attempts, key=lambda a: a.avg_logprob)
-    return replace(best, temperature=attempts[-1].temperature)
+    return likeliest(chunk.attempts) if needs_fallback(attempt) else attempt

@@ -16,7 +16,8 @@ from faster_whisper.transcribe import Segment as FwSegment
 from wer import normalise, wer
 
 from engines.audio_decode import WHISPER_RATE, decode
-from engines.batching import UNSURE_LOG_PROB, Attempt, Chunk, DecodeKey, _best, _needs_fallback, _settle
+from engines.batching import Chunk, DecodeKey, _settle
+from engines.checks import UNSURE_LOG_PROB, Attempt, likeliest, needs_fallback
 from engines.guard import hallucinated, looping
 from engines.loader import ModelFiles, ModelLoader, Placement, batching_for
 from engines.registry_files import load_registry
@@ -104,12 +105,12 @@ def attempt(avg_logprob: float, no_speech_prob: float = 0.05, ratio: float = 1.2
 
 
 def test_failed_decodings_fall_back_unless_whisper_doubts_there_is_speech() -> None:
-    assert not _needs_fallback(attempt(-0.3))
-    assert _needs_fallback(attempt(-1.4))  # unsure of itself: try hotter
-    assert _needs_fallback(attempt(-0.3, ratio=3.0))  # a loop: try hotter
-    assert not _needs_fallback(attempt(-1.4, no_speech_prob=0.5))  # noise: hotter only invents
+    assert not needs_fallback(attempt(-0.3))
+    assert needs_fallback(attempt(-1.4))  # unsure of itself: try hotter
+    assert needs_fallback(attempt(-0.3, ratio=3.0))  # a loop: try hotter
+    assert not needs_fallback(attempt(-1.4, no_speech_prob=0.5))  # noise: hotter only invents
     # After every temperature failed, the likeliest that is not a loop, at the last temperature.
-    best = _best([attempt(-1.2, ratio=3.0), attempt(-1.5), attempt(-1.3, t=1.0)])
+    best = likeliest([attempt(-1.2, ratio=3.0), attempt(-1.5), attempt(-1.3, t=1.0)])
     assert (best.avg_logprob, best.temperature) == (-1.3, 1.0)
 
 
