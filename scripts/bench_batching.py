@@ -28,12 +28,13 @@ import soundfile as sf
 from bench import (
     PARAGRAPH,
     SYNTHESIZE_PATH,
-    TRANSCRIBE_PATH,
+    Clip,
     expect_ok,
     http_client,
     log,
     read_memory,
     running_server,
+    transcribe_http,
 )
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
@@ -111,11 +112,8 @@ class Floor:
 
 
 def http_transcribe(url: str, model: str, name: str, data: bytes) -> float:
-    started = time.perf_counter()
     with http_client(url) as client:
-        response = client.post(TRANSCRIBE_PATH, data={"model": model}, files={"file": (name, data)})
-    expect_ok(response)
-    return time.perf_counter() - started
+        return transcribe_http(client, Clip(name, data, 0.0), model)
 
 
 def throughput(level: int, requests: int, seconds: float, one: Any) -> float:
