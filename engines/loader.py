@@ -12,19 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from engines.inventory import Installed, installed
-from engines.registry import ModelEntry, Registry, VoiceEntry
-from engines.sources import materialize
-from engines.synthesizer import Synthesizer
-from engines.transcriber import Batching, Transcriber
+from engines.base import Placement, Synthesizer, Transcriber
+from engines.models.inventory import Installed, installed
+from engines.models.registry import ModelEntry, Registry, VoiceEntry
+from engines.models.sources import materialize
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Placement:
-    device: str
-    compute_type: str
 
 
 def cuda_available() -> bool:
@@ -54,30 +47,50 @@ def place(entry: ModelEntry, has_cuda: bool) -> Placement:
     return Placement(device=device, compute_type=compute_type)
 
 
-def batching_for(entry: ModelEntry, placement: Placement, cpu_count: int) -> tuple[Batching, int]:
-    """Pure: how a Whisper model batches, and its threads per worker (0: CTranslate2's choice).
+# ------------------------------------------------------------------ the engines, by the registry's `engine` key
+#
+# Each entry imports its engine only when a model of that engine loads: the server can render a
+# transcript or list voices without faster-whisper or onnxruntime in memory.
 
-    On the CPU, measured on 2 cores with tiny.en and base: one single-threaded worker per core,
-    each decoding batches of up to 4 chunks, got a third more audio through than one worker
-    using both cores. Past 4 cores each worker gets a few threads, so that one request alone
-    still uses more than a core. A GPU decodes one big batch at a time (not measured here).
-    """
-    decoding = entry.decoding
-    if placement.device == "cuda":
-        workers = decoding.num_workers or 1
-        batch_size = decoding.batch_size or 16
-        threads = decoding.cpu_threads
-    else:
-        workers = decoding.num_workers or (cpu_count if cpu_count <= 4 else max(2, cpu_count // 4))
-        batch_size = decoding.batch_size or 4
-        threads = decoding.cpu_threads or max(1, cpu_count // workers)
-    batching = Batching(
-        batch_size=batch_size,
-        workers=workers,
-        wait_s=decoding.batch_wait_ms / 1000,
-        long_audio=decoding.long_audio == "batched",
+TranscriberMaker = Callable[[Path, ModelEntry, Placement], Transcriber]
+SynthesizerMaker = Callable[[Path, bool], Synthesizer]
+
+
+def _whisper(path: Path, entry: ModelEntry, placement: Placement) -> Transcriber:
+    from engines.whisper.policy import batching_for
+    from engines.whisper.transcriber import WhisperTranscriber
+
+    batching, cpu_threads = batching_for(entry, placement, os.cpu_count() or 1)
+    return WhisperTranscriber.load(
+        path,
+        placement.device,
+        placement.compute_type,
+        beam_size=entry.beam_size,
+        batching=batching,
+        cpu_threads=cpu_threads,
     )
-    return batching, threads
+
+
+def _piper(path: Path, use_cuda: bool) -> Synthesizer:
+    from engines.piper.voice import PiperSynthesizer
+
+    return PiperSynthesizer.load(path, use_cuda=use_cuda)
+
+
+TRANSCRIBERS: dict[str, TranscriberMaker] = {"whisper": _whisper}
+"""Transcription engines by name: the registry's `engine` for a transcription model."""
+SYNTHESIZERS: dict[str, SynthesizerMaker] = {"piper": _piper}
+"""Synthesis engines by name: the registry's `engine` for a voice."""
+
+
+def requests_at_once(entry: ModelEntry, placement: Placement, cpu_count: int) -> int | None:
+    """Pure: how many requests a transcription model takes at once to keep its engine busy, where its
+    engine says (Whisper: enough to fill every worker's batch); None leaves it to the caller."""
+    if entry.engine == "whisper":
+        from engines.whisper.policy import requests_at_once as whisper_requests
+
+        return whisper_requests(entry, placement, cpu_count)
+    return None
 
 
 class EngineFactory(Protocol):
@@ -100,21 +113,14 @@ class ModelFiles:
     allow_download: bool = False
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> Transcriber:
-        assert entry.source is not None  # the registry guarantees it for transcription
+        if entry.source is None:
+            raise ValueError(f"{entry.slug} has no source")  # the registry gives every transcription model one
         path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
-        batching, cpu_threads = batching_for(entry, placement, os.cpu_count() or 1)
-        return Transcriber.load(
-            path,
-            placement.device,
-            placement.compute_type,
-            beam_size=entry.beam_size,
-            batching=batching,
-            cpu_threads=cpu_threads,
-        )
+        return TRANSCRIBERS[entry.engine](path, entry, placement)
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
         path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)
-        return Synthesizer.load(path, use_cuda=use_cuda)
+        return SYNTHESIZERS[voice.engine](path, use_cuda)
 
     def installed(self, registry: Registry) -> Installed:
         return installed(registry, self.cache_dir)

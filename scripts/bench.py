@@ -28,14 +28,13 @@ from typing import Any, TypeVar
 import httpx
 import numpy as np
 
-from engines.audio_decode import WHISPER_RATE, decode
-from engines.audio_encode import FORMATS, Encoder
+from engines.audio.decode import WHISPER_RATE, decode
+from engines.audio.encode import FORMATS, Encoder
+from engines.base import SpeechSettings, Synthesizer, Transcriber, TranscriptionOptions
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry_files import load_registry
-from engines.synthesizer import Synthesizer, VoiceSettings
-from engines.transcriber import Transcriber, TranscriptionOptions
+from engines.models.registry_files import load_registry
 from server.config import Settings
-from server.served import Served
+from server.core.served import Served
 
 T = TypeVar("T")
 
@@ -111,7 +110,7 @@ class Timing:
 class LocalEngines:
     whisper: Transcriber
     voice: Synthesizer
-    settings: VoiceSettings
+    settings: SpeechSettings
 
 
 @dataclass
@@ -274,7 +273,7 @@ def load_local() -> LocalEngines:
     mapping = Served(registry, loader_files.installed(registry)).voice(VOICE)
     whisper_entry, tts_entry = registry.resolve(WHISPER), registry.resolve(TTS)
     assert whisper_entry is not None and tts_entry is not None and mapping is not None, "models.toml lacks a model"
-    voice_settings = VoiceSettings(
+    voice_settings = SpeechSettings(
         speaker_id=mapping.speaker_id,
         length_scale=mapping.length_scale,
         noise_scale=mapping.noise_scale,
@@ -321,10 +320,10 @@ def speak_local(engines: LocalEngines, text: str, format_name: str) -> Timing:
 
 def local_speech(engines: LocalEngines, text: str, format_name: str) -> Iterator[bytes]:
     """What the server's speech job does, minus the render gate and the HTTP stream."""
-    rate = engines.voice.sample_rate
+    rate = engines.voice.info.sample_rate
     encoder = Encoder(format_name, rate)
     for piece in engines.voice.pieces(text):
-        audio = engines.voice.render(piece.phonemes, engines.settings)
+        audio = engines.voice.render(piece.units, engines.settings)
         yield encoder.push(np.concatenate([audio, np.zeros(int(rate * piece.pause_after_s), np.float32)]))
     yield encoder.finish()
 

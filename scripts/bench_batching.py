@@ -38,9 +38,9 @@ from bench import (
 )
 from faster_whisper import BatchedInferencePipeline, WhisperModel, decode_audio
 
-from engines.audio_decode import WHISPER_RATE, decode
-from engines.registry_files import load_registry
-from engines.sources import materialize
+from engines.audio.decode import WHISPER_RATE, decode
+from engines.models.registry_files import load_registry
+from engines.models.sources import materialize
 from server.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,15 +19,15 @@ def child(minutes: float, model: str, windows: bool) -> None:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from engines import transcriber as transcriber_module
+    from engines.whisper import timeline
 
     if not windows:
-        transcriber_module.WINDOW_SECONDS = float("inf")
+        timeline.WINDOW_SECONDS = float("inf")
 
-    from engines.audio_decode import WHISPER_RATE, decode
+    from engines.audio.decode import WHISPER_RATE, decode
+    from engines.base import TranscriptionOptions
     from engines.loader import ModelFiles, ModelLoader
-    from engines.registry_files import load_registry
-    from engines.transcriber import TranscriptionOptions
+    from engines.models.registry_files import load_registry
     from server.config import Settings
 
     settings = Settings.from_env()

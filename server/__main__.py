@@ -9,9 +9,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from engines.registry import RegistryError
-from engines.registry_files import load_registry
-from engines.sources import ModelSourceError, materialize
+from engines.models.registry import RegistryError
+from engines.models.registry_files import load_registry
+from engines.models.sources import ModelSourceError, materialize
 from server import models_cli
 from server.config import ConfigError, Settings
 

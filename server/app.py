@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from engines.loader import EngineFactory, ModelFiles, ModelLoader
-from engines.registry_files import load_registry
+from engines.models.registry_files import load_registry
 from server import native, openai_api, pages
 from server.auth import BearerAuth
 from server.cancel import ClientGone

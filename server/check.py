@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from engines.registry import Source
-from engines.registry_files import load_registry
-from engines.sources import ModelSourceError, materialize
+from engines.models.registry import Source
+from engines.models.registry_files import load_registry
+from engines.models.sources import ModelSourceError, materialize
 from server.config import Settings
 
 

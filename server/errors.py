@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from starlette.responses import JSONResponse
 
-from engines.registry import ModelEntry
+from engines.models.registry import ModelEntry
 
 
 @dataclass

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from starlette.requests import Request
 from starlette.responses import Response
 
-from engines.transcriber import Segment, TranscriptInfo
+from engines.base import Segment, TranscriptInfo
 from server.cancel import Cancellation
 from server.core import Core
 from server.parsing import read_form, read_json, speech_request, transcription_request

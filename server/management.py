@@ -11,9 +11,9 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from engines import catalog, store
-from engines.registry_files import load_document, load_registry
-from engines.sources import ModelSourceError
+from engines.models import catalog, store
+from engines.models.registry_files import load_document, load_registry
+from engines.models.sources import ModelSourceError
 from server.core import Core
 from server.errors import ApiError, bad_request, model_not_found
 from server.threads import run_blocking

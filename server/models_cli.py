@@ -10,12 +10,12 @@ from typing import Any
 
 import tomli_w
 
-from engines import bundle, catalog, store
-from engines.bundle import BundleError, Packed
-from engines.inventory import Item, installed, inventory
-from engines.registry import Registry, RegistryError
-from engines.registry_files import load_document, load_registry
-from engines.sources import ModelSourceError, materialize
+from engines.models import bundle, catalog, store
+from engines.models.bundle import BundleError, Packed
+from engines.models.inventory import Item, installed, inventory
+from engines.models.registry import Registry, RegistryError
+from engines.models.registry_files import load_document, load_registry
+from engines.models.sources import ModelSourceError, materialize
 from server.config import Settings
 
 VOICE_MAP_FRAGMENT = "zz-voice-map.toml"

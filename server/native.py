@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from engines.registry import ModelEntry
+from engines.models.registry import ModelEntry
 from server import handlers, management, render
 from server.core import Core
 from server.errors import model_not_found

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from engines.audio_encode import FORMATS
-from engines.registry import Registry
+from engines.audio.encode import FORMATS
+from engines.models.registry import Registry
 from server.config import Settings
 from server.openapi_schemas import schemas
 from server.render import TRANSCRIPT_FORMATS

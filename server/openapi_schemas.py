@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engines.audio_encode import FORMATS
+from engines.audio.encode import FORMATS
 from server.config import Settings
 
 

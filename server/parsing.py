@@ -10,10 +10,10 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 from starlette.requests import ClientDisconnect, Request
 
-from engines.transcriber import TranscriptionOptions
+from engines.base import TranscriptionOptions
 from server.cancel import ClientGone
+from server.core.requests import SpeechRequest, TranscribeRequest
 from server.errors import ApiError, bad_request, invalid, missing, quoted
-from server.jobs import SpeechRequest, TranscribeRequest
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 from server.uploads import Pace, Upload, UploadTooLarge, paced
 
@@ -141,7 +141,7 @@ def transcription_request(
         segments=not granularities or "segment" in granularities,
         words=words,
     )
-    return TranscribeRequest(model=model, file=upload.file, options=options), view, stream
+    return TranscribeRequest(model=model, audio=upload.file, options=options), view, stream
 
 
 def _prompt(prompt: str | None) -> str | None:

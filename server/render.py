@@ -8,8 +8,8 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from engines.languages import LANGUAGE_NAMES
-from engines.transcriber import Segment, TranscriptInfo, full_text
+from engines.base import Segment, TranscriptInfo, full_text
+from engines.text.languages import LANGUAGE_NAMES
 from server import subtitles
 
 TRANSCRIPT_FORMATS = ("text", "json", "verbose_json", "srt", "vtt")

@@ -10,8 +10,8 @@ from typing import Any
 
 from starlette.responses import StreamingResponse
 
+from server.core.requests import Speech, TranscriptStream
 from server.errors import ApiError
-from server.jobs import Speech, TranscriptStream
 from server.render import usage
 
 log = logging.getLogger(__name__)

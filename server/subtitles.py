@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from engines.transcriber import Segment, Word
+from engines.base import Segment, Word
 
 LINE_CHARS = 42
 MAX_LINES = 2

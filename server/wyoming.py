@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import io
 import logging
-import wave
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import numpy as np
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
 from wyoming.error import Error
@@ -19,12 +18,12 @@ from wyoming.info import AsrModel, AsrProgram, Attribution, Describe, Info, TtsP
 from wyoming.server import AsyncEventHandler, AsyncServer
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeStopped
 
-from engines.registry import ModelEntry
-from engines.transcriber import LANGUAGES, TranscriptionOptions
+from engines.base import LANGUAGES, TranscriptionOptions
+from engines.models.registry import ModelEntry
 from server.cancel import Cancellation, ClientGone
 from server.core import Core
+from server.core.requests import Samples, SpeechRequest, TranscribeRequest
 from server.errors import ApiError
-from server.jobs import SpeechRequest, TranscribeRequest
 
 log = logging.getLogger(__name__)
 OUTPUT = {"rate": 24000, "width": 2, "channels": 1}
@@ -32,6 +31,8 @@ OUTPUT = {"rate": 24000, "width": 2, "channels": 1}
 WHISPER = Attribution(name="OpenAI Whisper, run by faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
 PIPER = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
 SENTENCE_END = (".", "!", "?", "\n")
+ATTRIBUTIONS = {"piper": PIPER}
+"""Who made each synthesis engine; an engine not named here is credited by its name."""
 
 
 @dataclass
@@ -90,15 +91,15 @@ async def build_info(core: Core) -> Info:
     if synthesis is not None:
         for name, mapping in served.voices():
             engine = await core.load_synthesizer(mapping.voice, synthesis)
-            speakers = engine.voice.config.speaker_id_map
+            speakers = engine.info.speakers
             voices.append(
                 TtsVoice(
                     name=name,
                     description=name if name == mapping.voice else f"{name} ({mapping.voice})",
-                    attribution=PIPER,
+                    attribution=ATTRIBUTIONS.get(engine.info.engine, Attribution(name=engine.info.engine, url="")),
                     installed=True,
                     version=None,
-                    languages=[_language(engine.language)],
+                    languages=[_language(engine.info.language)],
                     speakers=[TtsVoiceSpeaker(name=s) for s in speakers]
                     if name == mapping.voice and speakers
                     else None,
@@ -143,15 +144,17 @@ class _Audio:
     channels: int
     data: bytearray = field(default_factory=bytearray)
 
-    def wav(self) -> io.BytesIO:
-        out = io.BytesIO()
-        with wave.open(out, "wb") as wav:
-            wav.setnchannels(self.channels)
-            wav.setsampwidth(self.width)
-            wav.setframerate(self.rate)
-            wav.writeframes(bytes(self.data))
-        out.seek(0)
-        return out
+    def samples(self) -> Samples:
+        """The PCM as float samples, channels last, for the core: no container built around it."""
+        kinds = {1: np.uint8, 2: np.int16, 4: np.int32}
+        if self.width not in kinds or self.channels < 1:
+            raise ApiError(400, "unsupported_audio", f"{self.width}-byte samples in {self.channels} channels")
+        frame = self.width * self.channels
+        pcm = np.frombuffer(bytes(self.data[: len(self.data) // frame * frame]), dtype=kinds[self.width])
+        # Unsigned 8-bit is centred on 128; the wider widths are signed.
+        offset, scale = (128.0, 128.0) if self.width == 1 else (0.0, float(2 ** (8 * self.width - 1)))
+        audio = (pcm.astype(np.float32) - offset) / scale
+        return Samples(audio=audio.reshape(-1, self.channels), rate=self.rate)
 
 
 class WyomingHandler(AsyncEventHandler):
@@ -232,7 +235,8 @@ class WyomingHandler(AsyncEventHandler):
             raise ApiError(400, "empty_file", "No audio arrived between audio-start and audio-stop")
         entry = self._asr_model()
         language = self.transcribe.language.split("-")[0].split("_")[0].lower() if self.transcribe.language else None
-        request = TranscribeRequest(model=entry.slug, file=audio.wav(), options=TranscriptionOptions(language=language))
+        options = TranscriptionOptions(language=language)
+        request = TranscribeRequest(model=entry.slug, audio=audio.samples(), options=options)
         cancel = Cancellation()
         stream = await self.core.transcribe_stream(request, cancel)
         await self.write_event(TranscriptStart(language=stream.info.language).event())

@@ -19,12 +19,20 @@ from dataclasses import dataclass, field
 import numpy as np
 import uvicorn
 
-from engines.audio_decode import WHISPER_RATE
-from engines.inventory import Installed
-from engines.loader import Placement
-from engines.registry import ModelEntry, Registry, Source, VoiceEntry
-from engines.synthesizer import Pauses, Piece, VoiceSettings
-from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions, Word
+from engines.audio.decode import WHISPER_RATE
+from engines.base import (
+    Pauses,
+    Piece,
+    Placement,
+    Segment,
+    SpeechSettings,
+    TranscriptInfo,
+    TranscriptionOptions,
+    VoiceInfo,
+    Word,
+)
+from engines.models.inventory import Installed
+from engines.models.registry import ModelEntry, Registry, Source, VoiceEntry
 from server.app import create_app
 from server.config import Settings
 from server.protocol import guarded_protocol
@@ -152,13 +160,19 @@ class FakeSynthesizer:
     num_speakers: int = 1
     language: str = "en-us"
 
+    @property
+    def info(self) -> VoiceInfo:
+        return VoiceInfo(
+            engine="fake", language=self.language, sample_rate=self.sample_rate, num_speakers=self.num_speakers
+        )
+
     def pieces(self, text: str, pauses: Pauses | None = None, quick_start: bool = True) -> list[Piece]:
         """A sentence per piece, with no pauses, so that lengths add up simply."""
         return [Piece(list(s.strip()), 0.0) for s in re.split(r"(?<=[.!?])\s+", text) if re.search(r"\w", s)]
 
-    def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
+    def render(self, units: list[str], settings: SpeechSettings, speed: float = 1.0) -> np.ndarray:
         self.gate.passing()
-        samples = int(0.05 * len(phonemes) / speed * self.sample_rate)
+        samples = int(0.05 * len(units) / speed * self.sample_rate)
         t = np.arange(samples) / self.sample_rate
         return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
 

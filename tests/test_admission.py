@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import pytest
 
-from server.admission import Admission
+from server.core.admission import Admission
+from server.core.gate import PriorityGate
 from server.errors import ApiError
-from server.gate import PriorityGate
 
 
 def test_fifo_queue_then_429_then_drain() -> None:

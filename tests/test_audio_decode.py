@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import CLIPS, ROOT, clip_path
 from faster_whisper import decode_audio
 
-from engines.audio_decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
+from engines.audio.decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
 
 
 @pytest.mark.parametrize("name", list(CLIPS))
@@ -81,7 +81,7 @@ def test_a_refusal_reports_the_real_or_the_least_length(tmp_path: Path) -> None:
 PEAK_SCRIPT = """
 import resource, sys
 from pathlib import Path
-from engines.audio_decode import decode
+from engines.audio.decode import decode
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 audio = decode(Path(sys.argv[1]), max_seconds=float(sys.argv[2]))
 after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 from audio_tools import read_audio
 
-from engines.audio_encode import FORMATS, OUTPUT_RATE, Encoder
+from engines.audio.encode import FORMATS, OUTPUT_RATE, Encoder
 
 PIPER_RATE = 22050
 

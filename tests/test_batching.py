@@ -15,42 +15,44 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.transcribe import Segment as FwSegment
 from wer import normalise, wer
 
-from engines.audio_decode import WHISPER_RATE, decode
-from engines.batching import Chunk, DecodeKey, _settle
-from engines.checks import UNSURE_LOG_PROB, Attempt, likeliest, needs_fallback
-from engines.guard import hallucinated, looping
-from engines.loader import ModelFiles, ModelLoader, Placement, batching_for
-from engines.registry_files import load_registry
-from engines.timeline import Timeline, chunks_of, sentences_of
-from engines.transcriber import Batching, Segment, Transcriber, TranscriptionOptions, full_text
+from engines.audio.decode import WHISPER_RATE, decode
+from engines.base import Placement, Segment, TranscriptionOptions, full_text
+from engines.loader import ModelFiles, ModelLoader
+from engines.models.registry_files import load_registry
+from engines.whisper.batching import Chunk, DecodeKey, _settle
+from engines.whisper.checks import UNSURE_LOG_PROB, Attempt, likeliest, needs_fallback
+from engines.whisper.guard import hallucinated, looping
+from engines.whisper.policy import Batching, batching_for
+from engines.whisper.timeline import Timeline, chunks_of, sentences_of
+from engines.whisper.transcriber import WhisperTranscriber
 from server.config import PROJECT_ROOT, Settings
 
 GERMAN = "librivox_de_simplicissimus_title.mp3"
 JFK = "jfk_ask_not.flac"
 
 
-def run(transcriber: Transcriber, audio: np.ndarray, **options: object) -> tuple[str, list[Segment]]:
+def run(transcriber: WhisperTranscriber, audio: np.ndarray, **options: object) -> tuple[str, list[Segment]]:
     segments = list(transcriber.stream(audio, TranscriptionOptions(**options))[1])  # type: ignore[arg-type]
     return full_text(segments), segments
 
 
-def load(slug: str, batching: Batching | None = None) -> Transcriber:
+def load(slug: str, batching: Batching | None = None) -> WhisperTranscriber:
     registry = load_registry(PROJECT_ROOT / "models.toml")
     transcriber = ModelLoader(registry, ModelFiles(Settings.from_env().cache_dir), has_cuda=False).transcriber(
         registry.models[slug]
     )
     if batching is not None:
-        transcriber = Transcriber(model=transcriber.model, beam_size=transcriber.beam_size, batching=batching)
+        transcriber = WhisperTranscriber(model=transcriber.model, beam_size=transcriber.beam_size, batching=batching)
     return transcriber
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[Transcriber]:
+def base() -> Iterator[WhisperTranscriber]:
     yield load("openai/whisper-1")
 
 
 @pytest.fixture(scope="module")
-def tiny() -> Iterator[Transcriber]:
+def tiny() -> Iterator[WhisperTranscriber]:
     yield load("local/whisper-tiny.en")
 
 
@@ -185,7 +187,7 @@ models = pytest.mark.models
 
 
 @models
-def test_long_audio_matches_faster_whisper_batched_in_process(base: Transcriber) -> None:
+def test_long_audio_matches_faster_whisper_batched_in_process(base: WhisperTranscriber) -> None:
     audio = decode(clip_path(GERMAN))
     text, segments = run(base, audio)
     floor, _ = BatchedInferencePipeline(base.model).transcribe(audio, beam_size=base.beam_size, batch_size=8)
@@ -198,7 +200,7 @@ def test_long_audio_matches_faster_whisper_batched_in_process(base: Transcriber)
 
 
 @models
-def test_speech_that_text_alone_cuts_short_comes_out_whole(base: Transcriber) -> None:
+def test_speech_that_text_alone_cuts_short_comes_out_whole(base: WhisperTranscriber) -> None:
     # Fast synthesized speech that Whisper base, decoding text alone as faster-whisper's batched
     # mode does, ends after "about" (on the CPU this was measured on); read again with timestamp
     # tokens, it comes out whole.
@@ -209,7 +211,7 @@ def test_speech_that_text_alone_cuts_short_comes_out_whole(base: Transcriber) ->
 
 @models
 def test_the_language_is_found_in_the_batch_without_a_second_encoding(
-    base: Transcriber, monkeypatch: pytest.MonkeyPatch
+    base: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def no_extra_pass(*args: object, **kwargs: object) -> None:
         raise AssertionError("a separate language-detection pass")
@@ -221,7 +223,7 @@ def test_the_language_is_found_in_the_batch_without_a_second_encoding(
 
 
 @models
-def test_sequential_mode_is_faster_whisper_itself(base: Transcriber) -> None:
+def test_sequential_mode_is_faster_whisper_itself(base: WhisperTranscriber) -> None:
     audio = decode(clip_path(GERMAN))
     text, _ = run(base, audio, condition_on_previous_text=True, prompt="Grimmelshausen, Simplicissimus")
     pieces, _ = base.model.transcribe(audio, beam_size=base.beam_size, initial_prompt="Grimmelshausen, Simplicissimus")
@@ -233,7 +235,7 @@ def test_sequential_mode_is_faster_whisper_itself(base: Transcriber) -> None:
 def test_dev_clip_wer_batched_is_within_half_a_point_of_sequential(
     transcriber: str, request: pytest.FixtureRequest
 ) -> None:
-    engine: Transcriber = request.getfixturevalue(transcriber)
+    engine: WhisperTranscriber = request.getfixturevalue(transcriber)
     errors = {"batched": 0.0, "sequential": 0.0}
     words = 0
     for name in SPEECH_CLIPS:
@@ -252,7 +254,7 @@ def test_dev_clip_wer_batched_is_within_half_a_point_of_sequential(
 
 
 @models
-def test_a_model_set_to_sequential_decodes_its_long_audio_in_order(tiny: Transcriber) -> None:
+def test_a_model_set_to_sequential_decodes_its_long_audio_in_order(tiny: WhisperTranscriber) -> None:
     assert not tiny.batching.long_audio  # models.toml: long_audio = "sequential" for tiny.en
     pause = np.zeros(WHISPER_RATE, dtype=np.float32)
     parts = [decode(clip_path(name)) for name in (JFK, "librivox_sense_and_sensibility_0880.mp3")]
@@ -265,7 +267,7 @@ def test_a_model_set_to_sequential_decodes_its_long_audio_in_order(tiny: Transcr
 
 
 @models
-def test_timestamps_refer_to_the_original_audio(base: Transcriber) -> None:
+def test_timestamps_refer_to_the_original_audio(base: WhisperTranscriber) -> None:
     speech = decode(clip_path(JFK))
     other = np.concatenate(
         [
@@ -295,8 +297,8 @@ def test_timestamps_refer_to_the_original_audio(base: Transcriber) -> None:
 
 
 @models
-def test_requests_share_batches_and_each_gets_its_own_result(tiny: Transcriber) -> None:
-    shared = Transcriber(model=tiny.model, beam_size=tiny.beam_size, batching=Batching(4, 1, wait_s=3.0))
+def test_requests_share_batches_and_each_gets_its_own_result(tiny: WhisperTranscriber) -> None:
+    shared = WhisperTranscriber(model=tiny.model, beam_size=tiny.beam_size, batching=Batching(4, 1, wait_s=3.0))
     clips = [
         "jfk_ask_not.flac",
         "librivox_sense_and_sensibility_0880.mp3",
@@ -318,8 +320,8 @@ def test_requests_share_batches_and_each_gets_its_own_result(tiny: Transcriber) 
 
 
 @models
-def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: Transcriber) -> None:
-    batcher = Transcriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
+def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: WhisperTranscriber) -> None:
+    batcher = WhisperTranscriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
     features = pad_or_trim(tiny.model.feature_extractor(decode(clip_path(JFK)))[..., :-1])
     key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=1)
     leaving, staying = (Chunk(features=features, duration=11.0, key=key, temperatures=(0.0,)) for _ in range(2))
@@ -332,10 +334,10 @@ def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: Transcrib
 
 
 @models
-def test_chunks_that_cannot_share_a_batch_may_lie_between_those_that_can(tiny: Transcriber) -> None:
+def test_chunks_that_cannot_share_a_batch_may_lie_between_those_that_can(tiny: WhisperTranscriber) -> None:
     # Two requests' chunks interleaved in the queue, one of them asking for word times: the worker
     # takes the first and third together, past the second, then the second alone.
-    batcher = Transcriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
+    batcher = WhisperTranscriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
     features = pad_or_trim(tiny.model.feature_extractor(decode(clip_path(JFK)))[..., :-1])
     plain = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=1)
     timed = replace(plain, word_timestamps=True)
@@ -348,8 +350,8 @@ def test_chunks_that_cannot_share_a_batch_may_lie_between_those_that_can(tiny: T
 
 
 @models
-def test_closing_a_transcript_stops_its_decoding(base: Transcriber) -> None:
-    one_at_a_time = Transcriber(model=base.model, beam_size=base.beam_size, batching=Batching(1, 1, wait_s=0.0))
+def test_closing_a_transcript_stops_its_decoding(base: WhisperTranscriber) -> None:
+    one_at_a_time = WhisperTranscriber(model=base.model, beam_size=base.beam_size, batching=Batching(1, 1, wait_s=0.0))
     _, segments = one_at_a_time.stream(decode(clip_path(GERMAN)), TranscriptionOptions())
     assert next(segments).start < 30
     segments.close()  # type: ignore[attr-defined]  # what the server does when the client hangs up
@@ -362,8 +364,8 @@ def test_closing_a_transcript_stops_its_decoding(base: Transcriber) -> None:
 def test_noise_that_vad_lets_through_gives_nothing_quickly(
     noise: object, transcriber: str, request: pytest.FixtureRequest
 ) -> None:
-    engine: Transcriber = request.getfixturevalue(transcriber)
-    shared = Transcriber(model=engine.model, beam_size=engine.beam_size, batching=Batching(4, 1, wait_s=0.0))
+    engine: WhisperTranscriber = request.getfixturevalue(transcriber)
+    shared = WhisperTranscriber(model=engine.model, beam_size=engine.beam_size, batching=Batching(4, 1, wait_s=0.0))
     audio = noise()  # type: ignore[operator]
     assert run(shared, audio, language="en") == ("", [])
     # Quickly: one decoding per chunk, not six temperatures of a loop running to the token limit.

@@ -9,7 +9,7 @@ from dataclasses import replace
 from fakes import FakeEngines
 
 from engines.loader import ModelLoader, place
-from engines.registry_files import load_registry
+from engines.models.registry_files import load_registry
 from server.config import PROJECT_ROOT
 
 REGISTRY = load_registry(PROJECT_ROOT / "models.toml")

@@ -16,10 +16,11 @@ from conftest import CLIPS, SPEECH_CLIPS, clip_path
 from faster_whisper import BatchedInferencePipeline, WhisperModel
 from wer import normalise, wer
 
-from engines.audio_decode import decode
-from engines.loader import Placement, batching_for
-from engines.registry_files import load_registry
-from engines.sources import materialize
+from engines.audio.decode import decode
+from engines.base import Placement
+from engines.models.registry_files import load_registry
+from engines.models.sources import materialize
+from engines.whisper.policy import batching_for
 from server.config import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.models

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engines.normalize import cardinal, normalize, ordinal
+from engines.text.normalize import cardinal, normalize, ordinal
 
 CASES = [
     ("# Quarterly **results**", "Quarterly results."),

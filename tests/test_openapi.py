@@ -17,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from engines.registry_files import load_registry
+from engines.models.registry_files import load_registry
 from server.config import PROJECT_ROOT, Settings
 from server.openapi import document
 

@@ -14,7 +14,7 @@ import soundfile as sf
 from conftest import CLIPS, clip_path
 from wer import wer
 
-from engines.audio_decode import decode
+from engines.audio.decode import decode
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from conftest import OPENAI_VOICES
 
-from engines.inventory import Installed
-from engines.registry import RegistryError, parse_registry
-from engines.registry_files import load_registry
+from engines.models.inventory import Installed
+from engines.models.registry import RegistryError, parse_registry
+from engines.models.registry_files import load_registry
 from server.config import PROJECT_ROOT
-from server.served import Served
+from server.core.served import Served
 
 
 def test_shipped_registry() -> None:

@@ -21,8 +21,9 @@ import soundfile as sf
 from conftest import clip_path, metric, sse_events, write_registry
 from fakes import LOOPBACK_TLS, FakeEngines, FastServer
 
-from engines.loader import batching_for, cuda_available, place
-from engines.registry_files import load_registry
+from engines.loader import cuda_available, place
+from engines.models.registry_files import load_registry
+from engines.whisper.policy import batching_for
 from server.config import PROJECT_ROOT
 
 TRANSCRIBE = "/v1/inference/audio/transcribe"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from engines.registry import Source
-from engines.sources import ModelSourceError, materialize
+from engines.models.registry import Source
+from engines.models.sources import ModelSourceError, materialize
 
 
 @pytest.fixture()

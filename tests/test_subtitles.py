@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 
-from engines.transcriber import Segment, Word
+from engines.base import Segment, Word
 from server.subtitles import LINE_CHARS, cues, srt, vtt
 
 

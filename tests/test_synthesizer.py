@@ -8,29 +8,31 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from engines.audio.levels import PEAK_LIMIT, speech_rms
+from engines.audio.stretch import stretch
+from engines.base import Pauses, SpeechSettings
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry_files import load_registry
-from engines.stretch import stretch
-from engines.synthesizer import PEAK_LIMIT, Pauses, Synthesizer, VoiceSettings, speech_rms
+from engines.models.registry_files import load_registry
+from engines.piper.voice import PiperSynthesizer
 from server.config import PROJECT_ROOT, Settings
 
 pytestmark = pytest.mark.models
 
 
 @pytest.fixture(scope="module")
-def joe() -> Iterator[Synthesizer]:
+def joe() -> Iterator[PiperSynthesizer]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
     loader = ModelLoader(registry, ModelFiles(Settings.from_env().cache_dir), has_cuda=False)
     yield loader.synthesizer("en_US-joe-medium", registry.models["openai/tts-1"])
 
 
-def test_a_long_first_sentence_is_split_only_at_a_clause_break(joe: Synthesizer) -> None:
+def test_a_long_first_sentence_is_split_only_at_a_clause_break(joe: PiperSynthesizer) -> None:
     text = "Although it was late, we walked all the way to the station near the river. Then we rested."
     pieces = joe.pieces(text)
     assert len(pieces) == 3
-    assert pieces[0].phonemes[-1] == ","  # after the clause, not at some word
+    assert pieces[0].units[-1] == ","  # after the clause, not at some word
     assert pieces[0].pause_after_s == 0.0  # the comma's own pause, nothing added
-    assert joe.pieces(text, quick_start=False)[0].phonemes == pieces[0].phonemes + pieces[1].phonemes
+    assert joe.pieces(text, quick_start=False)[0].units == pieces[0].units + pieces[1].units
 
 
 @pytest.mark.parametrize(
@@ -40,19 +42,19 @@ def test_a_long_first_sentence_is_split_only_at_a_clause_break(joe: Synthesizer)
         "Please bring the blue folder to the second floor meeting room before noon tomorrow.",
     ],
 )
-def test_no_split_lands_at_a_plain_word_boundary(joe: Synthesizer, text: str) -> None:
+def test_no_split_lands_at_a_plain_word_boundary(joe: PiperSynthesizer, text: str) -> None:
     pieces = joe.pieces(text)
-    assert len(pieces) == 1, ["".join(p.phonemes) for p in pieces]
+    assert len(pieces) == 1, ["".join(p.units) for p in pieces]
     for piece in joe.pieces(text + " " + text.replace(" and ", ", and ")):
-        assert piece.phonemes[-1] in {",", ";", ":", ".", "!", "?", "—", "–"}, "".join(piece.phonemes)
+        assert piece.units[-1] in {",", ";", ":", ".", "!", "?", "—", "–"}, "".join(piece.units)
 
 
-def test_pauses_follow_sentences_and_paragraphs(joe: Synthesizer) -> None:
+def test_pauses_follow_sentences_and_paragraphs(joe: PiperSynthesizer) -> None:
     pieces = joe.pieces("One short line. Another one.\n\nA new paragraph here. The end.", Pauses(0.25, 0.7))
     assert [p.pause_after_s for p in pieces] == [0.25, 0.7, 0.25, 0.0]
 
 
-def test_short_sentences_stay_whole(joe: Synthesizer) -> None:
+def test_short_sentences_stay_whole(joe: PiperSynthesizer) -> None:
     assert len(joe.pieces("Hello there. How are you?")) == 2
     assert joe.pieces("...") == []
 
@@ -61,10 +63,10 @@ SPEEDS = [0.25, 0.5, 0.75, 1.5, 2.0, 3.0, 4.0]
 
 
 @pytest.mark.parametrize("speed", SPEEDS)
-def test_speed_divides_the_length(joe: Synthesizer, speed: float) -> None:
-    still = VoiceSettings(noise_w_scale=0.0)  # no random phoneme lengths, so lengths compare exactly
+def test_speed_divides_the_length(joe: PiperSynthesizer, speed: float) -> None:
+    still = SpeechSettings(noise_w_scale=0.0)  # no random phoneme lengths, so lengths compare exactly
     for text in ("Testing the speed setting once more.", "Revenue grew in every region, although costs rose."):
-        phonemes = joe.pieces(text, quick_start=False)[0].phonemes
+        phonemes = joe.pieces(text, quick_start=False)[0].units
         ratio = len(joe.render(phonemes, still, speed)) / len(joe.render(phonemes, still, 1.0))
         assert ratio == pytest.approx(1 / speed, rel=0.1), text
 
@@ -79,22 +81,22 @@ def test_stretching_keeps_the_pitch() -> None:
     assert np.fft.rfftfreq(len(fast), 1 / rate)[int(np.argmax(spectrum))] == pytest.approx(200, abs=5)
 
 
-def test_plain_length_scale_would_not_be_proportional(joe: Synthesizer) -> None:
+def test_plain_length_scale_would_not_be_proportional(joe: PiperSynthesizer) -> None:
     # Why render solves for the scale: dividing it by the speed leaves the frame rounding.
-    phonemes = joe.pieces("Testing the speed setting once more.")[0].phonemes
-    still = VoiceSettings(noise_w_scale=0.0)
+    phonemes = joe.pieces("Testing the speed setting once more.")[0].units
+    still = SpeechSettings(noise_w_scale=0.0)
     assert joe.rounding_share > 0.1
     assert len(joe._raw(phonemes, still, 0.5)) / len(joe._raw(phonemes, still, 1.0)) > 0.55
 
 
-def test_sentences_keep_one_level_with_headroom(joe: Synthesizer) -> None:
+def test_sentences_keep_one_level_with_headroom(joe: PiperSynthesizer) -> None:
     text = (
         "Good morning. The quarterly report is finished and ready for review. Sales rose in every region! "
         "Would you like a copy sent to your office? Thank you, and have a pleasant day."
     )
     levels = []
     for piece in joe.pieces(text, quick_start=False):
-        audio = joe.render(piece.phonemes, VoiceSettings())
+        audio = joe.render(piece.units, SpeechSettings())
         assert float(np.max(np.abs(audio))) <= PEAK_LIMIT + 1e-6
         levels.append(20 * math.log10(speech_rms(audio, joe.sample_rate)))
     assert len(levels) == 5

@@ -9,11 +9,12 @@ import pytest
 from conftest import CLIPS, NO_SPEECH_CLIPS, clip_path
 from wer import wer
 
-from engines import timeline
-from engines.audio_decode import WHISPER_RATE, decode
+from engines.audio.decode import WHISPER_RATE, decode
+from engines.base import Segment, TranscriptionOptions, full_text
 from engines.loader import ModelFiles, ModelLoader
-from engines.registry_files import load_registry
-from engines.transcriber import Segment, Transcriber, TranscriptionOptions, full_text
+from engines.models.registry_files import load_registry
+from engines.whisper import timeline
+from engines.whisper.transcriber import WhisperTranscriber
 from server.config import PROJECT_ROOT, Settings
 
 GERMAN = "librivox_de_simplicissimus_title.mp3"
@@ -21,24 +22,24 @@ GERMAN = "librivox_de_simplicissimus_title.mp3"
 pytestmark = pytest.mark.models
 
 
-def run(transcriber: Transcriber, audio: np.ndarray, options: TranscriptionOptions) -> tuple[str, list[Segment]]:
+def run(transcriber: WhisperTranscriber, audio: np.ndarray, options: TranscriptionOptions) -> tuple[str, list[Segment]]:
     segments = list(transcriber.stream(audio, options)[1])
     return full_text(segments), segments
 
 
 @pytest.fixture(scope="module")
-def base() -> Iterator[Transcriber]:
+def base() -> Iterator[WhisperTranscriber]:
     registry = load_registry(PROJECT_ROOT / "models.toml")
     loader = ModelLoader(registry, ModelFiles(Settings.from_env().cache_dir), has_cuda=False)
     yield loader.transcriber(registry.models["openai/whisper-1"])
 
 
 @pytest.mark.parametrize("name", NO_SPEECH_CLIPS)
-def test_no_speech_gives_empty_text(base: Transcriber, name: str) -> None:
+def test_no_speech_gives_empty_text(base: WhisperTranscriber, name: str) -> None:
     assert run(base, decode(clip_path(name)), TranscriptionOptions())[0] == ""
 
 
-def test_audio_without_speech_never_reaches_whisper(base: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_audio_without_speech_never_reaches_whisper(base: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch) -> None:
     # What the project controls: when VAD hears no speech, Whisper (which would invent
     # "Thank you." or "you" on music, depending on the CPU) is not run at all.
     calls: list[int] = []
@@ -51,7 +52,7 @@ def test_audio_without_speech_never_reaches_whisper(base: Transcriber, monkeypat
     assert calls == [len(music)]
 
 
-def test_long_audio_is_decoded_in_windows(base: Transcriber, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_long_audio_is_decoded_in_windows(base: WhisperTranscriber, monkeypatch: pytest.MonkeyPatch) -> None:
     audio = decode(clip_path(GERMAN))
     monkeypatch.setattr(timeline, "WINDOW_SECONDS", 25.0)
     text, segments = run(base, audio, TranscriptionOptions(language="de"))
@@ -77,7 +78,7 @@ def test_windows_cut_at_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
     assert timeline.windows(100.0, []) == [(0.0, 100.0)]
 
 
-def test_vad_filter_keeps_original_timestamps(base: Transcriber) -> None:
+def test_vad_filter_keeps_original_timestamps(base: WhisperTranscriber) -> None:
     speech = decode(clip_path("jfk_ask_not.flac"))
     padded = np.concatenate([np.zeros(8 * WHISPER_RATE, dtype=np.float32), speech])
     for vad in (False, True):

@@ -10,7 +10,7 @@ import pytest
 from conftest import OPENAI_VOICES
 from wer import wer
 
-from engines.normalize import cardinal, normalize
+from engines.text.normalize import cardinal, normalize
 
 pytestmark = pytest.mark.models
 

@@ -1,4 +1,4 @@
-"""Piper behind a small interface: text and voice settings in, float32 audio per sentence out."""
+"""A Piper voice as a `engines.base.Synthesizer`: text to phonemes, phonemes to float32 audio per sentence."""
 
 from __future__ import annotations
 
@@ -13,65 +13,23 @@ import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
-from engines.stretch import stretch
+from engines.audio.levels import levelled, voice_gain
+from engines.audio.stretch import stretch
+from engines.base import Pauses, Piece, SpeechSettings, VoiceInfo
 
 # espeak-ng keeps process-wide state; two threads phonemizing at once corrupt it.
 _ESPEAK_LOCK = threading.Lock()
-
-
-@dataclass(frozen=True)
-class VoiceSettings:
-    speaker_id: int | None = None
-    length_scale: float | None = None
-    """Phoneme length; None uses the voice's own default. Divided by `speed`."""
-    noise_scale: float | None = None
-    noise_w_scale: float | None = None
 
 
 MIN_LENGTH_SCALE = 0.15
 PIPER_MAX_SPEED = 2.0
 """Fastest speed asked of Piper itself: its length scale stays within 10 % of the asked length to here."""
 CALIBRATION = "The quick brown fox jumps over the lazy dog."
-TARGET_RMS = 10 ** (-20 / 20)
-"""Speech at -20 dBFS RMS: the usual level for speech, with room above it for its peaks."""
-LEVELLING_DB = 3.0
-LEVELLING_SHARE = 2 / 3
-"""How much of a piece's distance from TARGET_RMS is made up: most, not all, so sentences keep some shape."""
-PEAK_LIMIT = 10 ** (-3 / 20)
-"""No sample above -3 dBFS, so that MP3 and AAC decoders, which overshoot, stay under -1 dBFS."""
 PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
-@dataclass(frozen=True)
-class Pauses:
-    sentence_s: float = 0.2
-    """Silence after a sentence."""
-    paragraph_s: float = 0.6
-    """Silence after the last sentence of a paragraph (text followed by a blank line)."""
-
-
-@dataclass(frozen=True)
-class Piece:
-    """What is rendered in one go: a sentence, or the first clause of a long first sentence."""
-
-    phonemes: list[str]
-    pause_after_s: float
-
-
-def speech_rms(audio: np.ndarray, rate: int) -> float:
-    """RMS over the 20 ms frames that hold speech (within 20 dB of the loudest), so that the pauses
-    and the trailing off inside a sentence do not lower its level."""
-    frame = max(1, rate // 50)
-    usable = audio[: len(audio) // frame * frame].reshape(-1, frame) if len(audio) >= frame else audio.reshape(1, -1)
-    energy = np.mean(np.square(usable, dtype=np.float64), axis=1)
-    if not energy.size or float(energy.max()) <= 0:
-        return 0.0
-    loud = energy[energy >= energy.max() * 1e-2]
-    return float(np.sqrt(loud.mean()))
-
-
 @dataclass
-class Synthesizer:
+class PiperSynthesizer:
     voice: PiperVoice
     rounding_share: float = 0.0
     """The part of a sentence's length that the length scale does not scale, relative to the rest."""
@@ -80,7 +38,7 @@ class Synthesizer:
     """The voice's fixed gain, which brings its speech to TARGET_RMS."""
 
     @classmethod
-    def load(cls, path: Path, use_cuda: bool = False) -> Synthesizer:
+    def load(cls, path: Path, use_cuda: bool = False) -> PiperSynthesizer:
         model = _find_onnx(path)
         config_path = Path(f"{model}.json")
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
@@ -95,20 +53,30 @@ class Synthesizer:
     def _measure_gain(self) -> float:
         """One gain per voice, from the level of its speech in a calibration sentence: a stream's
         sentences then differ only as the voice makes them differ, not each pushed to full scale."""
-        phonemes = self.pieces(CALIBRATION, quick_start=False)[0].phonemes
-        level = speech_rms(self._piper(phonemes, VoiceSettings(noise_w_scale=0.0), 1.0), self.sample_rate)
-        return TARGET_RMS / level if level > 1e-6 else 1.0
+        phonemes = self.pieces(CALIBRATION, quick_start=False)[0].units
+        return voice_gain(self._piper(phonemes, SpeechSettings(noise_w_scale=0.0), 1.0), self.sample_rate)
 
     def _measure_rounding_share(self) -> float:
         """Piper rounds every phoneme up to whole frames, a length that `length_scale` does not
         scale. Rendering one sentence at two scales tells that fixed part (as a share of the
         scaled part), so `render` can pick the scale that makes speed truly proportional."""
-        phonemes = self.pieces(CALIBRATION, quick_start=False)[0].phonemes
-        still = VoiceSettings(noise_w_scale=0.0)
+        phonemes = self.pieces(CALIBRATION, quick_start=False)[0].units
+        still = SpeechSettings(noise_w_scale=0.0)
         once = len(self._piper(phonemes, still, 1.0))
         twice = len(self._piper(phonemes, still, 2.0))
         scaled = twice - once
         return max(0.0, (once - scaled) / scaled) if scaled > 0 else 0.0
+
+    @property
+    def info(self) -> VoiceInfo:
+        config = self.voice.config
+        return VoiceInfo(
+            engine="piper",
+            language=self.language,
+            sample_rate=self.sample_rate,
+            speakers={str(name): int(number) for name, number in config.speaker_id_map.items()},
+            num_speakers=self.num_speakers,
+        )
 
     @property
     def sample_rate(self) -> int:
@@ -117,7 +85,7 @@ class Synthesizer:
     @property
     def language(self) -> str:
         """The voice's espeak language, such as en-us: which spelling-out its text gets."""
-        return str(self.voice.config.espeak_voice)
+        return str(self.voice.config.espeak_voice).lower()
 
     @property
     def num_speakers(self) -> int:
@@ -139,17 +107,17 @@ class Synthesizer:
                 sentences = [s for s in self.voice.phonemize(paragraph) if s]
             found += [Piece(s, pauses.sentence_s) for s in sentences]
             if found:
-                found[-1] = Piece(found[-1].phonemes, pauses.paragraph_s)
+                found[-1] = Piece(found[-1].units, pauses.paragraph_s)
         if not found:
             return []
-        found[-1] = Piece(found[-1].phonemes, 0.0)
+        found[-1] = Piece(found[-1].units, 0.0)
         if quick_start:
-            first = _first_clause(found[0].phonemes)
+            first = _first_clause(found[0].units)
             if len(first) == 2:
                 found[:1] = [Piece(first[0], 0.0), Piece(first[1], found[0].pause_after_s)]
         return found
 
-    def render(self, phonemes: list[str], settings: VoiceSettings, speed: float = 1.0) -> np.ndarray:
+    def render(self, phonemes: list[str], settings: SpeechSettings, speed: float = 1.0) -> np.ndarray:
         """Speak one piece `speed` times faster, at the same pitch.
 
         Up to PIPER_MAX_SPEED the voice itself speaks faster (Piper's length scale, which sounds the
@@ -164,22 +132,11 @@ class Synthesizer:
             audio = stretch(audio, speed / voiced, self.sample_rate)
         return audio
 
-    def _raw(self, phonemes: list[str], settings: VoiceSettings, scale: float) -> np.ndarray:
-        """One piece at the voice's gain, levelled: brought LEVELLING_SHARE of the way towards TARGET_RMS,
-        by at most LEVELLING_DB, so that none stands out (a long statement comes out of Piper a few dB
-        quieter than a question) while louder and quieter sentences stay in the same order. Then
-        scaled down only where it would come within PEAK_LIMIT of full scale."""
-        audio = self._piper(phonemes, settings, scale) * self.gain
-        level = speech_rms(audio, self.sample_rate)
-        if level > 1e-6:
-            limit = 10 ** (LEVELLING_DB / 20)
-            audio *= float(np.clip((TARGET_RMS / level) ** LEVELLING_SHARE, 1 / limit, limit))
-        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
-        if peak > PEAK_LIMIT:
-            audio *= PEAK_LIMIT / peak
-        return audio.astype(np.float32, copy=False)
+    def _raw(self, phonemes: list[str], settings: SpeechSettings, scale: float) -> np.ndarray:
+        """One piece at the voice's gain, levelled with the other pieces (`engines.audio.levels`)."""
+        return levelled(self._piper(phonemes, settings, scale) * self.gain, self.sample_rate)
 
-    def _piper(self, phonemes: list[str], settings: VoiceSettings, scale: float) -> np.ndarray:
+    def _piper(self, phonemes: list[str], settings: SpeechSettings, scale: float) -> np.ndarray:
         length_scale = settings.length_scale or self.voice.config.length_scale
         config = SynthesisConfig(
             speaker_id=settings.speaker_id,

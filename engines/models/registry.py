@@ -76,6 +76,9 @@ class ModelEntry:
     limits: Limits
     beam_size: int = 5
     decoding: Decoding = field(default_factory=Decoding)
+    engine: str = "whisper"
+    """Which engine runs a transcription model (`engines.loader.TRANSCRIBERS`); synthesis models
+    take the engine of each voice."""
 
     @property
     def english_only(self) -> bool:
@@ -85,10 +88,12 @@ class ModelEntry:
 
 @dataclass(frozen=True)
 class VoiceEntry:
-    """A Piper voice file, known by its own name."""
+    """A voice's files, known by the voice's own name."""
 
     name: str
     source: Source
+    engine: str = "piper"
+    """Which engine speaks it (`engines.loader.SYNTHESIZERS`)."""
 
 
 @dataclass(frozen=True)
@@ -143,8 +148,12 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
     for name, body in _table(raw, "voices", "voices").items():
         key = f"voices.{name}"
         body = _as_table(body, key)
-        _only_keys(body, key, {"source"})
-        voices[name] = VoiceEntry(name=name, source=_parse_source(body.get("source"), f"{key}.source", base_dir))
+        _only_keys(body, key, {"source", "engine"})
+        voices[name] = VoiceEntry(
+            name=name,
+            source=_parse_source(body.get("source"), f"{key}.source", base_dir),
+            engine=_engine(body, key, "piper"),
+        )
 
     voice_map: dict[str, VoiceMapping] = {}
     for name, body in _table(raw, "voice_map", "voice_map").items():
@@ -153,7 +162,7 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
         _only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale", "prefer"})
         voice = _get(body, "voice", str, key)
         if voice not in voices:
-            raise RegistryError(f"{key}.voice: unknown Piper voice {voice!r} (not under [voices])")
+            raise RegistryError(f"{key}.voice: unknown voice {voice!r} (not under [voices])")
         voice_map[name] = VoiceMapping(
             name=name,
             voice=voice,
@@ -210,6 +219,7 @@ _DEFAULTS: dict[str, tuple[Any, Any]] = {
 
 _MODEL_KEYS = {
     "task",
+    "engine",
     "description",
     "aliases",
     "source",
@@ -242,6 +252,9 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     if compute_type not in COMPUTE_TYPES:
         raise RegistryError(f"{key}.compute_type: must be one of {', '.join(COMPUTE_TYPES)}")
     source = None
+    engine = _engine(body, key, "whisper" if task == "transcription" else "")
+    if task == "synthesis" and engine:
+        raise RegistryError(f"{key}.engine: synthesis models take the engine of each voice ([voices])")
     if task == "transcription":
         source = _parse_source(body.get("source"), f"{key}.source", base_dir)
     elif "source" in body:
@@ -285,6 +298,7 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
         limits=limits,
         beam_size=beam_size,
         decoding=decoding,
+        engine=engine,
     )
 
 
@@ -336,6 +350,13 @@ def _get(body: Mapping[str, Any], name: str, kind: Any, key: str, default: Any =
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
         raise RegistryError(f"{key}.{name}: expected {_kind_name(kind)}, got {type(value).__name__}")
     return value
+
+
+def _engine(body: Mapping[str, Any], key: str, default: str) -> str:
+    engine = _get(body, "engine", str, key, default)
+    if engine != default and not engine.replace("_", "").replace("-", "").isalnum():
+        raise RegistryError(f"{key}.engine: an engine's name is letters, digits, - and _, not {engine!r}")
+    return str(engine)
 
 
 def _positive(body: Mapping[str, Any], name: str, key: str) -> float | None:

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from engines.registry import Source
+from engines.models.registry import Source
 
 
 class ModelSourceError(RuntimeError):

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from engines.registry import Registry, RegistryError, parse_registry
+from engines.models.registry import Registry, RegistryError, parse_registry
 
 
 def load_registry(path: Path, overlays: Sequence[Path] = ()) -> Registry:

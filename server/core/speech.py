@@ -9,17 +9,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from engines.audio_encode import Bitrates, Encoder
-from engines.synthesizer import Piece, Synthesizer, VoiceSettings
+from engines.audio.encode import Bitrates, Encoder
+from engines.base import Piece, SpeechSettings, Synthesizer
 from server.cancel import Cancellation
-from server.gate import PriorityGate
+from server.core.gate import PriorityGate
 
 
 @dataclass
 class SpeechJob:
     synthesizer: Synthesizer
     pieces: list[Piece]
-    settings: VoiceSettings
+    settings: SpeechSettings
     speed: float
     format_name: str
     bitrates: Bitrates
@@ -29,7 +29,7 @@ class SpeechJob:
     audio_seconds: float = 0.0
 
     def run(self, stop: threading.Event) -> Iterator[bytes]:
-        rate = self.synthesizer.sample_rate
+        rate = self.synthesizer.info.sample_rate
         encoder = Encoder(self.format_name, rate, self.bitrates)
         for index, piece in enumerate(self.pieces):
             if stop.is_set():
@@ -37,7 +37,7 @@ class SpeechJob:
             self.cancel.check()
             # The piece's index is the priority: every stream's first piece goes first.
             with self.in_use(self.synthesizer), self.gate.hold(priority=index):
-                audio = self.synthesizer.render(piece.phonemes, self.settings, self.speed)
+                audio = self.synthesizer.render(piece.units, self.settings, self.speed)
             # The pause between sentences keeps pace with the speech.
             pause = np.zeros(int(rate * piece.pause_after_s / self.speed), np.float32)
             self.audio_seconds += (len(audio) + len(pause)) / rate

@@ -14,7 +14,7 @@ def synthesis_concurrency(device: str, cpu_count: int) -> int:
     """Speech requests a model runs at once when `concurrency = 0` leaves it to the device.
 
     Synthesis streams share a render gate sentence by sentence, so many can be open at once.
-    (Transcription's follows its batches: see `Core._concurrency`.)
+    (Transcription's follows its batches: see `engines.loader.requests_at_once`.)
     """
     return 16 if device == "cuda" else max(8, 4 * cpu_count)
 

@@ -6,7 +6,7 @@ import re
 
 from faster_whisper.transcribe import Segment as FwSegment
 
-from engines.checks import LOG_PROB_MIN, NO_SPEECH_MIN, NOISE_NO_SPEECH, failed
+from engines.whisper.checks import LOG_PROB_MIN, NO_SPEECH_MIN, NOISE_NO_SPEECH, failed
 
 
 def hallucinated(segment: FwSegment) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from collections.abc import Generator, Iterator, Sequence
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -14,85 +14,18 @@ from faster_whisper.audio import pad_or_trim
 from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import TranscriptionInfo as FwInfo
 
-from engines import timeline
-from engines.audio_decode import WHISPER_RATE
-from engines.batching import Batcher, Chunk, DecodeKey
-from engines.guard import hallucinated
-from engines.languages import LANGUAGE_NAMES
-
-LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
-
-
-@dataclass(frozen=True)
-class Word:
-    start: float
-    end: float
-    word: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Segment:
-    id: int
-    seek: int
-    start: float
-    end: float
-    text: str
-    tokens: tuple[int, ...]
-    temperature: float
-    avg_logprob: float
-    compression_ratio: float
-    no_speech_prob: float
-    words: tuple[Word, ...] = ()
-
-
-@dataclass(frozen=True)
-class TranscriptionOptions:
-    language: str | None = None
-    """ISO-639-1 code; None detects it."""
-    task: str = "transcribe"
-    """'transcribe', or 'translate' (into English)."""
-    temperature: float = 0.0
-    """The first temperature tried; decoding falls back to hotter ones when it fails."""
-    prompt: str | None = None
-    word_timestamps: bool = False
-    vad_filter: bool = False
-    """Skip non-speech before decoding (timestamps still refer to the original audio)."""
-    drop_non_speech: bool = True
-    """Return nothing for audio with no speech, and drop segments that Whisper itself doubts."""
-    sentence_segments: bool = False
-    """Cut the transcript into segments at sentences and pauses (verbose_json, subtitles); batched
-    decoding then times the words to find them."""
-    condition_on_previous_text: bool = False
-    """Decode in order, each window prompted with the text before it (Whisper's sequential mode),
-    instead of in batches of independent chunks."""
-
-
-@dataclass(frozen=True)
-class TranscriptInfo:
-    language: str
-    language_probability: float
-    duration: float
-
-
-def full_text(segments: Sequence[Segment]) -> str:
-    """Whisper starts each segment with its own space; the whole text is their concatenation."""
-    return "".join(s.text for s in segments).strip()
-
-
-@dataclass(frozen=True)
-class Batching:
-    """How a model decodes chunks: how many at once, in how many workers, waiting how long for company."""
-
-    batch_size: int = 4
-    workers: int = 1
-    wait_s: float = 0.005
-    long_audio: bool = True
-    """Batch the chunks of audio longer than one chunk too; False decodes it sequentially."""
+from engines.audio.decode import WHISPER_RATE
+from engines.base import Segment, TranscriptInfo, TranscriptionOptions, Word
+from engines.whisper import timeline
+from engines.whisper.batching import Batcher, Chunk, DecodeKey
+from engines.whisper.guard import hallucinated
+from engines.whisper.policy import Batching
 
 
 @dataclass
-class Transcriber:
+class WhisperTranscriber:
+    """faster-whisper as a `engines.base.Transcriber`."""
+
     model: WhisperModel
     beam_size: int = 5
     batching: Batching = field(default_factory=Batching)
@@ -110,7 +43,7 @@ class Transcriber:
         beam_size: int = 5,
         batching: Batching | None = None,
         cpu_threads: int = 0,
-    ) -> Transcriber:
+    ) -> WhisperTranscriber:
         batching = batching or Batching()
         model = WhisperModel(
             str(path),

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from engines.registry import Registry, Source
-from engines.sources import ModelSourceError, is_installed, materialize
+from engines.models.registry import Registry, Source
+from engines.models.sources import ModelSourceError, is_installed, materialize
 
 State = Literal["installed", "not downloaded", "failed check"]
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from engines.inventory import Installed
-from engines.registry import ModelEntry, Registry, VoiceMapping
+from engines.models.inventory import Installed
+from engines.models.registry import ModelEntry, Registry, VoiceMapping
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,7 @@ from faster_whisper import WhisperModel
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
-from engines.checks import Attempt, likeliest, needs_fallback, unsure
+from engines.whisper.checks import Attempt, likeliest, needs_fallback, unsure
 
 TOKENS_PER_SECOND = 15
 """Twice and more what fast speech needs: a chunk's decoding stops there, so that a loop on noise
@@ -74,7 +74,7 @@ class Chunk:
     step: int = 0
     """Index of the temperature it is decoded at next."""
     timestamped: bool = False
-    """Decoded next with timestamp tokens: a second reading of an unsure one (see `engines.checks.UNSURE_LOG_PROB`)."""
+    """Decoded next with timestamp tokens: a second reading of an unsure one (see `checks.UNSURE_LOG_PROB`)."""
     queued_at: float = 0.0
     language_probability: float = 1.0
     detected: threading.Event = field(default_factory=threading.Event)

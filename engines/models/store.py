@@ -14,8 +14,8 @@ from typing import Any
 
 import tomli_w
 
-from engines.catalog import PullSpec
-from engines.sources import ModelSourceError, failed_pull, safe_name, sha256_of
+from engines.models.catalog import PullSpec
+from engines.models.sources import ModelSourceError, failed_pull, safe_name, sha256_of
 
 MODELS = "models"
 FRAGMENTS = "models.d"

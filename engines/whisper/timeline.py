@@ -14,8 +14,8 @@ from faster_whisper.transcribe import Segment as FwSegment
 from faster_whisper.transcribe import Word as FwWord
 from faster_whisper.vad import VadOptions, get_speech_timestamps
 
-from engines.audio_decode import WHISPER_RATE
-from engines.batching import ChunkResult
+from engines.audio.decode import WHISPER_RATE
+from engines.whisper.batching import ChunkResult
 
 WINDOW_SECONDS = 300.0
 """Sequential decoding and VAD take long audio this many seconds at a time."""

@@ -6,14 +6,26 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from engines.audio_encode import AudioFormat
-from engines.transcriber import Segment, TranscriptInfo, TranscriptionOptions
+import numpy as np
+
+from engines.audio.encode import AudioFormat
+from engines.base import Segment, TranscriptInfo, TranscriptionOptions
+
+
+@dataclass(frozen=True)
+class Samples:
+    """Audio a front door already holds as samples (Wyoming, a live microphone): mono float32 in
+    [-1, 1] at `rate`, handed over with no container around it."""
+
+    audio: np.ndarray
+    rate: int
 
 
 @dataclass(frozen=True)
 class TranscribeRequest:
     model: str
-    file: BinaryIO
+    audio: BinaryIO | Samples
+    """An uploaded file in any container PyAV reads, or samples."""
     options: TranscriptionOptions
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from engines import store
-from engines.sources import safe_name, sha256_of
+from engines.models import store
+from engines.models.sources import safe_name, sha256_of
 
 MANIFEST = "manifest.json"
 FORMAT = 1

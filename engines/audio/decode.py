@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 import av
 import numpy as np
+import soxr
 
 WHISPER_RATE = 16000
 
@@ -126,3 +127,23 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
     if container.duration is not None:
         return container.duration / av.time_base
     return None
+
+
+def from_samples(samples: np.ndarray, rate: int, max_seconds: float | None = None) -> np.ndarray:
+    """Samples a caller already holds (mono, or channels last) as 16 kHz mono float32, held to the same
+    length limit as a file; what is not finite audio at a sane rate is refused as undecodable."""
+    audio = np.asarray(samples)
+    if audio.ndim == 2:
+        audio = audio.mean(axis=1)
+    if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.number):
+        raise UndecodableAudio("samples must be one channel of numbers, or channels last")
+    if not 1000 <= rate <= 384000:
+        raise UndecodableAudio(f"a sample rate of {rate} Hz is not one audio is sampled at")
+    if max_seconds is not None and len(audio) / rate > max_seconds:
+        raise AudioTooLong(len(audio) / rate, max_seconds)
+    audio = audio.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(audio)):
+        raise UndecodableAudio("the samples hold values that are not finite")
+    if rate != WHISPER_RATE and audio.size:
+        audio = soxr.resample(audio, rate, WHISPER_RATE, quality="HQ").astype(np.float32, copy=False)
+    return np.clip(audio, -1.0, 1.0)

@@ -1,0 +1,1 @@
+"""Audio in and out: decoding uploads, encoding speech, levels, and time-stretching."""

@@ -1,0 +1,1 @@
+"""Piper voices on onnxruntime: text to phonemes to audio, sentence by sentence."""

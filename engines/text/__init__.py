@@ -1,0 +1,1 @@
+"""Text before speech, for every synthesis engine: what a phonemizer can take, and words for symbols."""

@@ -1,0 +1,1 @@
+"""Whisper transcription on faster-whisper: VAD chunks decoded in batches, or Whisper's own loop."""

@@ -1,0 +1,135 @@
+"""Transcription on the core: audio from a file or from samples, decoded once, transcribed, then the steps after it."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from typing import Protocol
+
+import anyio
+import numpy as np
+
+from engines.audio.decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode, from_samples
+from engines.base import LANGUAGES, Segment, Transcriber, TranscriptInfo, TranscriptionOptions
+from engines.models.registry import ModelEntry
+from server import requestlog
+from server.cancel import Cancellation
+from server.core.models import Models
+from server.core.requests import Samples, TranscribeRequest, TranscriptStream
+from server.errors import ApiError, bad_request, invalid, quoted
+from server.threads import iterate_in_thread, run_blocking
+
+
+class TranscriptStep(Protocol):
+    """Work after transcription, with the request's audio still at hand (16 kHz mono float32): it
+    takes the segments as they come and gives back segments, in the same worker thread."""
+
+    def wants(self, request: TranscribeRequest) -> bool:
+        """Whether this request asks for the step."""
+        ...
+
+    def apply(
+        self, request: TranscribeRequest, audio: np.ndarray, info: TranscriptInfo, segments: Iterator[Segment]
+    ) -> Iterator[Segment]: ...
+
+
+class Transcription:
+    def __init__(self, models: Models, threads: anyio.CapacityLimiter, steps: Sequence[TranscriptStep] = ()) -> None:
+        self.models = models
+        self.steps = tuple(steps)
+        self._threads = threads
+
+    async def transcribe(
+        self, request: TranscribeRequest, cancel: Cancellation
+    ) -> tuple[TranscriptInfo, list[Segment]]:
+        stream = await self.stream(request, cancel)
+        return stream.info, [segment async for segment in stream.segments]
+
+    async def stream(self, request: TranscribeRequest, cancel: Cancellation) -> TranscriptStream:
+        """Decode and start transcribing; errors in the audio surface here, before any response starts.
+
+        Segments then come from one worker thread that checks `cancel` between them, so a
+        client that hangs up (or a request past its deadline) stops at the next segment.
+        """
+        models = self.models
+        entry = models.model(request.model, "transcription")
+        cancel.limit(entry.limits.timeout_s)
+        transcriber = await self._transcriber_for(entry, request.options)
+        ticket = await models.admit(entry, cancel)
+        started = time.perf_counter()
+        steps = [step for step in self.steps if step.wants(request)]
+        record = requestlog.current()
+
+        def start() -> tuple[np.ndarray, TranscriptInfo, Iterator[Segment]]:
+            audio = self._audio(request)
+            if record is not None:
+                record.audio_seconds = round(len(audio) / WHISPER_RATE, 3)
+            cancel.check()
+            with models.loader.in_use(transcriber):
+                info, segments = transcriber.stream(audio, request.options)
+            return audio, info, segments
+
+        try:
+            audio, info, segments = await run_blocking(start)
+        except BaseException:
+            ticket.release()
+            raise
+
+        def items(stop: threading.Event) -> Iterator[Segment]:
+            with models.loader.in_use(transcriber), _closed_after(segments):
+                found: Iterator[Segment] = segments
+                for step in steps:
+                    found = step.apply(request, audio, info, found)
+                for segment in found:
+                    if stop.is_set():
+                        return
+                    cancel.check()
+                    yield segment
+            models.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
+
+        return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release, self._threads))
+
+    async def _transcriber_for(self, entry: ModelEntry, options: TranscriptionOptions) -> Transcriber:
+        language = options.language
+        if language is not None and language not in LANGUAGES:
+            raise invalid("language", f"{quoted(language)} is not an ISO-639-1 language code Whisper knows")
+        transcriber = await self.models.transcriber(entry)
+        if language not in (None, "en") and not transcriber.multilingual:
+            raise bad_request(
+                "unsupported_language",
+                f"'{entry.slug}' is English-only and cannot transcribe {quoted(language)}; "
+                "use a multilingual model such as whisper-1",
+                "language",
+            )
+        if options.task == "translate" and not transcriber.multilingual:
+            raise bad_request("unsupported_model", f"'{entry.slug}' is English-only and cannot translate", "model")
+        return transcriber
+
+    def _audio(self, request: TranscribeRequest) -> np.ndarray:
+        """The request's audio as 16 kHz mono float32, from its file or its samples."""
+        limit = self.models.settings.max_audio_seconds
+        source = request.audio
+        try:
+            if isinstance(source, Samples):
+                return from_samples(source.audio, source.rate, limit)
+            source.seek(0)
+            return decode(source, limit)
+        except UndecodableAudio as exc:
+            raise ApiError(
+                415, "unsupported_audio", f"The file is not audio this server can decode: {exc}", "file"
+            ) from exc
+        except AudioTooLong as exc:
+            raise bad_request("audio_too_long", f"The {exc}", "file") from exc
+
+
+@contextlib.contextmanager
+def _closed_after(segments: Iterator[Segment]) -> Iterator[None]:
+    """A transcript left early (the client went, the deadline passed) stops its decoding at once."""
+    try:
+        yield
+    finally:
+        close = getattr(segments, "close", None)
+        if close is not None:
+            close()
