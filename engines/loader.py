@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from engines.base import Placement, Synthesizer, Transcriber
 from engines.models.inventory import Installed, installed
@@ -18,6 +18,7 @@ from engines.models.registry import ModelEntry, Registry, VoiceEntry
 from engines.models.sources import materialize
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def cuda_available() -> bool:
@@ -105,6 +106,12 @@ class EngineFactory(Protocol):
         ...
 
 
+def _engine(table: dict[str, T], name: str, model: str) -> T:
+    if name not in table:
+        raise ValueError(f"{model} names the engine {name!r}, which is not here (known: {', '.join(sorted(table))})")
+    return table[name]
+
+
 @dataclass(frozen=True)
 class ModelFiles:
     """The real engines, from verified model files in the cache."""
@@ -116,11 +123,11 @@ class ModelFiles:
         if entry.source is None:
             raise ValueError(f"{entry.slug} has no source")  # the registry gives every transcription model one
         path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
-        return TRANSCRIBERS[entry.engine](path, entry, placement)
+        return _engine(TRANSCRIBERS, entry.engine, entry.slug)(path, entry, placement)
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
         path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)
-        return SYNTHESIZERS[voice.engine](path, use_cuda)
+        return _engine(SYNTHESIZERS, voice.engine, voice.name)(path, use_cuda)
 
     def installed(self, registry: Registry) -> Installed:
         return installed(registry, self.cache_dir)
