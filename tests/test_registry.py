@@ -53,6 +53,18 @@ def test_batching_is_set_per_model(tmp_path: Path) -> None:
     assert shipped["local/whisper-tiny.en"].decoding.long_audio == "sequential"
 
 
+def test_each_model_and_voice_names_its_engine(tmp_path: Path) -> None:
+    raw = _minimal()
+    raw["voices"]["v2"] = {"engine": "kokoro", "source": {"path": "v2.onnx"}}
+    raw["models"]["b/stt"] = {"task": "transcription", "engine": "parakeet", "source": {"path": "p"}}
+    registry = parse_registry(raw, base_dir=tmp_path)
+    # Unnamed, a transcription model is Whisper's and a voice Piper's, as every entry was before the key.
+    assert (registry.models["a/stt"].engine, registry.models["b/stt"].engine) == ("whisper", "parakeet")
+    assert (registry.voices["v1"].engine, registry.voices["v2"].engine) == ("piper", "kokoro")
+    shipped = load_registry(PROJECT_ROOT / "models.toml")
+    assert {v.engine for v in shipped.voices.values()} == {"piper"}
+
+
 def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
     registry = parse_registry(_minimal(), base_dir=tmp_path)
     source = registry.models["a/stt"].source
@@ -84,6 +96,9 @@ def test_paths_resolve_against_the_file(tmp_path: Path) -> None:
         (lambda raw: raw["models"]["a/stt"].update(batch_size=-1), "models.a/stt"),
         (lambda raw: raw["models"]["a/stt"].update(batch_wait_ms="soon"), "models.a/stt.batch_wait_ms"),
         (lambda raw: raw["models"]["a/stt"].update(long_audio="fast"), "models.a/stt.long_audio"),
+        (lambda raw: raw["models"]["a/stt"].update(engine="../whisper"), "models.a/stt.engine"),
+        (lambda raw: raw["models"]["a/tts"].update(engine="piper"), "models.a/tts.engine"),
+        (lambda raw: raw["voices"]["v1"].update(engine=3), "voices.v1.engine"),
     ],
 )
 def test_mistakes_name_the_key(mutate, key: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
