@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Protocol, TypeVar, cast
 
 from engines.base import Placement, Synthesizer, Transcriber
 from engines.models.inventory import Installed, installed
@@ -25,7 +25,7 @@ def cuda_available() -> bool:
     try:
         import ctranslate2
 
-        return ctranslate2.get_cuda_device_count() > 0
+        return int(ctranslate2.get_cuda_device_count()) > 0
     except Exception:
         return False
 
@@ -136,7 +136,7 @@ class ModelFiles:
 @dataclass
 class _Slot:
     lock: threading.Lock
-    value: Any = None
+    value: object = None
     last_used: float = 0.0
     load_seconds: float = 0.0
     idle_unload_s: float = 0.0
@@ -216,14 +216,15 @@ class ModelLoader:
             log.info("unloaded idle %s", key)
         return dropped
 
-    def _get(self, key: str, load: Callable[[], Any], idle_unload_s: float) -> Any:
+    def _get(self, key: str, load: Callable[[], T], idle_unload_s: float) -> T:
+        # A key is only ever loaded by one kind of `load`, so its slot holds what `load` returns.
         with self._slots_lock:
             slot = self._slots.setdefault(key, _Slot(lock=threading.Lock(), idle_unload_s=idle_unload_s))
         slot.last_used = time.monotonic()
         # One read: an unload between a check and a second read would hand out None.
         value = slot.value
         if value is not None:
-            return value
+            return cast(T, value)
         with slot.lock:
             if slot.value is None:
                 started = time.perf_counter()
@@ -233,4 +234,4 @@ class ModelLoader:
                 if self.on_load is not None:
                     self.on_load(key, slot.load_seconds)
             slot.last_used = time.monotonic()
-            return slot.value
+            return cast(T, slot.value)

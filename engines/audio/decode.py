@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
+import numpy.typing as npt
 import soxr
 
 WHISPER_RATE = 16000
@@ -27,7 +29,7 @@ class AudioTooLong(ValueError):
         self.limit = limit
 
 
-def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> np.ndarray:
+def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> npt.NDArray[np.float32]:
     """Decode the first audio stream of `source`, refusing audio longer than `max_seconds`.
 
     The length is checked from the container header before decoding, and again while decoding, so
@@ -104,11 +106,11 @@ class _Buffer:
         self._data[self.size : end] = samples
         self.size = end
 
-    def samples(self) -> np.ndarray:
+    def samples(self) -> npt.NDArray[np.float32]:
         return self._data[: self.size]
 
 
-def _frames(container: av.container.InputContainer, stream: av.AudioStream):  # type: ignore[name-defined]
+def _frames(container: av.container.InputContainer, stream: av.AudioStream) -> Iterator[av.AudioFrame]:
     try:
         for packet in container.demux(stream):
             try:
@@ -121,7 +123,7 @@ def _frames(container: av.container.InputContainer, stream: av.AudioStream):  # 
         return
 
 
-def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:  # type: ignore[name-defined]
+def _declared_seconds(container: av.container.InputContainer, stream: av.AudioStream) -> float | None:
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
     if container.duration is not None:
@@ -129,7 +131,7 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
     return None
 
 
-def from_samples(samples: np.ndarray, rate: int, max_seconds: float | None = None) -> np.ndarray:
+def from_samples(samples: np.ndarray, rate: int, max_seconds: float | None = None) -> npt.NDArray[np.float32]:
     """Samples a caller already holds (mono, or channels last) as 16 kHz mono float32, held to the same
     length limit as a file; what is not finite audio at a sane rate is refused as undecodable."""
     audio = np.asarray(samples)
@@ -141,9 +143,9 @@ def from_samples(samples: np.ndarray, rate: int, max_seconds: float | None = Non
         raise UndecodableAudio(f"a sample rate of {rate} Hz is not one audio is sampled at")
     if max_seconds is not None and len(audio) / rate > max_seconds:
         raise AudioTooLong(len(audio) / rate, max_seconds)
-    audio = audio.astype(np.float32, copy=False)
-    if not np.all(np.isfinite(audio)):
+    floats = audio.astype(np.float32, copy=False)
+    if not np.all(np.isfinite(floats)):
         raise UndecodableAudio("the samples hold values that are not finite")
-    if rate != WHISPER_RATE and audio.size:
-        audio = soxr.resample(audio, rate, WHISPER_RATE, quality="HQ").astype(np.float32, copy=False)
-    return np.clip(audio, -1.0, 1.0)
+    if rate != WHISPER_RATE and floats.size:
+        floats = soxr.resample(floats, rate, WHISPER_RATE, quality="HQ").astype(np.float32, copy=False)
+    return np.clip(floats, -1.0, 1.0)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import struct
 from dataclasses import dataclass
+from typing import cast
 
 import av
 import numpy as np
+import numpy.typing as npt
 import soxr
 
 OUTPUT_RATE = 24000
@@ -90,14 +92,15 @@ class Encoder:
             tail += self._codec.close()
         return tail
 
-    def _resample(self, audio: np.ndarray, last: bool) -> np.ndarray:
+    def _resample(self, audio: np.ndarray, last: bool) -> npt.NDArray[np.float32]:
         audio = np.asarray(audio, dtype=np.float32).reshape(-1)
         if self._resampler is None:
             return audio
-        return self._resampler.resample_chunk(audio, last=last)
+        # soxr is untyped; a stream made with dtype="float32" gives float32 back.
+        return cast("npt.NDArray[np.float32]", self._resampler.resample_chunk(audio, last=last))
 
-    def _encode(self, samples: np.ndarray) -> bytes:
-        pcm = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
+    def _encode(self, samples: npt.NDArray[np.float32]) -> bytes:
+        pcm: npt.NDArray[np.int16] = (np.clip(samples, -1.0, 1.0) * 32767.0).astype("<i2")
         if self._codec is not None:
             return self._codec.encode(pcm)
         data = pcm.tobytes()
@@ -144,7 +147,7 @@ class _PyAVCodec:
             self._stream.codec_context.bit_rate = kbps * 1000
         self._pts = 0
 
-    def encode(self, pcm: np.ndarray) -> bytes:
+    def encode(self, pcm: npt.NDArray[np.int16]) -> bytes:
         if pcm.size:
             frame = av.AudioFrame.from_ndarray(pcm.reshape(1, -1), format="s16", layout="mono")
             frame.sample_rate = OUTPUT_RATE

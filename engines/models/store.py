@@ -109,7 +109,9 @@ def _download(repo: str, file: str, revision: str | None, staging: Path, progres
     pull asks only for the rest. The hub's hash for the file is checked before it is handed back."""
     import httpx
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers, tqdm
+
+    # huggingface_hub.utils exports these through an `__all__` it computes, which mypy cannot read.
+    from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers, tqdm  # type: ignore[attr-defined]
 
     metadata = get_hf_file_metadata(hf_hub_url(repo, file, revision=revision))
     part = staging / f"{file}.part"
@@ -125,7 +127,8 @@ def _download(repo: str, file: str, revision: str | None, staging: Path, progres
                     raise ModelSourceError(f"{repo}/{file}: the hub answered HTTP {reply.status_code}")
                 # A 200 to a ranged request is the whole file again: start over.
                 resumed = have if reply.status_code == 206 else 0
-                bar = tqdm(
+                # huggingface_hub's tqdm subclass takes an unannotated *args, **kwargs.
+                bar = tqdm(  # type: ignore[no-untyped-call]
                     total=metadata.size,
                     initial=resumed,
                     unit="B",

@@ -153,7 +153,8 @@ class WhisperTranscriber:
 
     def _features(self, audio: np.ndarray, pieces: list[tuple[float, float]]) -> np.ndarray:
         samples = np.concatenate([audio[int(a * WHISPER_RATE) : int(b * WHISPER_RATE)] for a, b in pieces])
-        return self.model.feature_extractor(samples)[..., :-1]
+        features: np.ndarray = self.model.feature_extractor(samples)
+        return features[..., :-1]
 
     # ------------------------------------------------------------ sequential
 
