@@ -8,21 +8,21 @@ import os
 import re
 import subprocess
 import sys
-import time
 import tomllib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import tomli_w
-from fakes import LOOPBACK_TLS, FakeEngines, FastServer, free_port, start_fast_server
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer, start_fast_server
 from hub import FakeHub, random_whisper, whisper_repo
 from hub import start as start_hub
 
 from server.config import Settings
+from server.testing import RunningServer as RunningServer  # this and start_server: tests import them from here
+from server.testing import start_server as start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO_DIR = ROOT / "tests" / "data"
@@ -47,51 +47,9 @@ OPENAI_VOICES = [
 NO_SPEECH_CLIPS = [name for name, clip in CLIPS.items() if clip["category"] == "no_speech"]
 
 
-@dataclass
-class RunningServer:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(errors="replace")
-
-
-def start_server(tmp: Path, env: dict[str, str] | None = None, wait_ready: bool = True) -> RunningServer:
-    port = free_port()
-    log = tmp / f"server-{port}.log"
-    full_env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port), "--log-level", "warning"],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
-    deadline = time.monotonic() + 180
-    path = "/ready" if wait_ready else "/health"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}:\n{server.log_text()}")
-        try:
-            if httpx.get(server.url + path, timeout=2).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    stop_server(server)
-    raise RuntimeError(f"server not ready in time:\n{server.log_text()}")
-
-
 def stop_server(server: RunningServer) -> None:
-    server.process.terminate()
-    try:
-        server.process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.process.kill()
-        server.process.wait()
+    """`server.stop()`, by the name the tests have imported."""
+    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import socket
 import ssl
 import threading
 import time
@@ -36,6 +35,8 @@ from engines.models.registry import ModelEntry, Registry, Source, VoiceEntry
 from server.app import create_app
 from server.config import Settings
 from server.protocol import guarded_protocol
+from server.testing import free_port as free_port  # re-exported: tests import it from here
+from server.testing import wait_for
 
 # Every httpx.Client builds a TLS context and loads the CA bundle (~20 ms), even for plain http on
 # loopback; the tests' clients share this one instead.
@@ -238,12 +239,6 @@ class FastServer:
         assert not self.thread.is_alive(), "the fast server did not stop"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def start_fast_server(settings: Settings, engines: FakeEngines | None = None) -> FastServer:
     engines = engines or FakeEngines()
     port = free_port()
@@ -260,9 +255,13 @@ def start_fast_server(settings: Settings, engines: FakeEngines | None = None) ->
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
+
+    def started() -> bool:
+        if server.started:
+            return True
+        if not thread.is_alive():  # uvicorn logged why
             raise RuntimeError("the fast server did not start")
-        time.sleep(0.01)
+        return False
+
+    wait_for(started, 30, interval=0.01, message="the fast server did not start")
     return FastServer(url=f"http://127.0.0.1:{port}", engines=engines, server=server, thread=thread)

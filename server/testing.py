@@ -1,0 +1,122 @@
+"""Start a server process on a free port and wait for conditions: for the tests and the benchmarks."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port that nothing listens on at this moment."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(
+    condition: Callable[[], T | None],
+    timeout: float,
+    interval: float = 0.02,
+    message: str | Callable[[], str] = "",
+) -> T:
+    """Call `condition` every `interval` seconds until it returns something truthy, and return that.
+
+    After `timeout` seconds it raises TimeoutError with `message` (a function is called then, so that it can
+    describe the state at the end). An exception from `condition` ends the wait at once: a condition that can
+    tell the wait is hopeless (the process exited) says so by raising.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            text = message() if callable(message) else message
+            raise TimeoutError(text or f"the condition did not hold within {timeout:g} s")
+        time.sleep(interval)
+
+
+@dataclass
+class RunningServer:
+    """A `python -m server serve` process on loopback, its output in `log`; `with` stops it at the end."""
+
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def answers(self, path: str) -> bool:
+        """Whether `path` answers 200 now; raises RuntimeError, with the log, once the process has exited."""
+        if self.process.poll() is not None:
+            raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_text()}")
+        try:
+            return httpx.get(self.url + path, timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> None:
+        """Terminate the process, and kill it if it has not ended after 15 s."""
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+def start_server(
+    workdir: Path,
+    env: Mapping[str, str] | None = None,
+    wait_path: str = "/ready",
+    python: str | Path = sys.executable,
+    args: Sequence[str] = (),
+    ready_timeout: float = 180,
+) -> RunningServer:
+    """Start `python -m server serve ARGS` in the repository root on a free port, its output in
+    `workdir/server-PORT.log`, and return once `wait_path` answers 200.
+
+    The environment is this process's with HF_HUB_OFFLINE=1, then `env` over both. If the process exits or is
+    not ready within `ready_timeout` seconds, it is stopped and RuntimeError carries its log.
+    """
+    port = free_port()
+    log = workdir / f"server-{port}.log"
+    command = [str(python), "-m", "server", "serve", "--port", str(port), "--log-level", "warning", *args]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(url=f"http://127.0.0.1:{port}", process=process, log=log)
+    try:
+        wait_for(lambda: server.answers(wait_path), ready_timeout, interval=0.2)
+    except TimeoutError:
+        server.stop()
+        raise RuntimeError(f"server not ready in time:\n{server.log_text()}") from None
+    except BaseException:
+        server.stop()
+        raise
+    return server
