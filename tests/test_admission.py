@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 
 from server.core.admission import Admission
 from server.core.gate import PriorityGate
 from server.errors import ApiError
+from server.testing import wait_for
 
 
 def test_fifo_queue_then_429_then_drain() -> None:
@@ -94,18 +93,11 @@ def test_gate_serves_first_sentences_first() -> None:
     for queued, (name, priority) in enumerate((("late-3", 3), ("b-0", 0), ("c-1", 1), ("d-0", 0)), start=1):
         threads.append(threading.Thread(target=worker, args=(name, priority)))
         threads[-1].start()
-        wait_for(lambda n=queued: gate.waiting == n)  # type: ignore[misc]
+        wait_for(lambda n=queued: gate.waiting == n, 5, interval=0.001)  # type: ignore[misc]
     release.set()
     for t in threads:
         t.join()
     assert order == ["b-0", "d-0", "c-1", "late-3"]
-
-
-def wait_for(condition: Callable[[], bool], within: float = 5) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline
-        time.sleep(0.001)
 
 
 def test_retry_after_comes_from_the_measured_service_time() -> None:

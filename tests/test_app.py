@@ -7,16 +7,16 @@ import logging
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 from conftest import ROOT
-from fakes import LOOPBACK_TLS, FakeEngines, FastServer, free_port
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer
 
 from server.requestlog import JsonFormatter
+from server.testing import free_port, wait_for
 
 PAGE = "http://127.0.0.1:8404"
 SPEECH = "/oai/v1/audio/speech"
@@ -103,12 +103,7 @@ def records_when(
 ) -> list[logging.LogRecord]:
     """The captured records that are `wanted`, once there are any: the server thread writes a request's
     lines as its response ends, a moment after the client already has it."""
-    deadline = time.monotonic() + 2
-    while True:
-        found = [r for r in caplog.records if wanted(r)]
-        if found or time.monotonic() > deadline:
-            return found
-        time.sleep(0.02)
+    return wait_for(lambda: [r for r in caplog.records if wanted(r)], 2, message="no such record was logged")
 
 
 def test_the_json_format_is_one_object_per_line() -> None:
@@ -131,13 +126,16 @@ def test_a_served_process_logs_json_and_never_a_key(tmp_path: Path) -> None:
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
+
+        def answering() -> bool:
             try:
                 httpx.get(url + "/health", timeout=1)
-                break
+                return True
             except httpx.TransportError:
                 assert process.poll() is None
-                subprocess.run(["sleep", "0.05"], check=True)
+                return False
+
+        wait_for(answering, 10, interval=0.05)
         with httpx.Client(verify=LOOPBACK_TLS, base_url=url, timeout=10) as c:
             assert c.get("/oai/v1/models", headers={"Authorization": "Bearer sk-very-secret-1"}).status_code == 200
             assert c.get("/oai/v1/models", headers={"Authorization": "Bearer sk-wrong-2"}).status_code == 401

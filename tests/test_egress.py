@@ -20,7 +20,8 @@ import httpx
 import openai
 import pytest
 from conftest import ROOT, clip_path
-from fakes import free_port
+
+from server.testing import free_port, wait_for
 
 pytestmark = pytest.mark.models
 
@@ -107,16 +108,15 @@ def test_the_server_sends_nothing_off_this_machine(tmp_path: Path) -> None:
     tracer = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 240
-        while True:
+
+        def ready() -> bool:
             assert tracer.poll() is None, (tmp_path / "server.log").read_text()
-            assert time.monotonic() < deadline, "the traced server never became ready"
             try:
-                if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                    break
+                return httpx.get(url + "/ready", timeout=2).status_code == 200
             except httpx.TransportError:
-                pass
-            time.sleep(0.25)
+                return False
+
+        wait_for(ready, 240, interval=0.25, message="the traced server never became ready")
         exercise(url)
         time.sleep(max(0.0, MIN_LIFETIME_S - (time.monotonic() - started)))
     finally:

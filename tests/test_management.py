@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 from conftest import ROOT, write_registry
-from fakes import LOOPBACK_TLS, free_port
+from fakes import LOOPBACK_TLS
 from hub import MODEL_BIN_BYTES, FakeHub, hub_only
+
+from server.testing import free_port, wait_for
 
 KEY = {"Authorization": "Bearer manage-1"}
 
@@ -32,14 +34,17 @@ def serve(tmp_path: Path, hub: str, **env: str) -> tuple[subprocess.Popen[bytes]
     command = [sys.executable, "-m", "server", "serve", "--port", str(port), "--log-level", "warning"]
     process = subprocess.Popen(command, cwd=ROOT, env={**base, **settings})
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None and time.monotonic() < deadline, "the server did not start"
+
+    def answering() -> bool:
+        assert process.poll() is None, "the server did not start"
         try:
             httpx.get(url + "/health", timeout=1, verify=LOOPBACK_TLS)
-            return process, url
+            return True
         except httpx.TransportError:
-            time.sleep(0.05)
+            return False
+
+    wait_for(answering, 30, interval=0.05, message="the server did not start")
+    return process, url
 
 
 def test_pull_watch_and_remove_over_http(hub: FakeHub, tmp_path: Path) -> None:
@@ -52,16 +57,21 @@ def test_pull_watch_and_remove_over_http(hub: FakeHub, tmp_path: Path) -> None:
             assert started.status_code == 202, started.text
             assert started.json()["data"]["pull"]["state"] == "pulling"
             # Half of model.bin has arrived and the hub holds the rest: the progress says so.
-            deadline = time.monotonic() + 30
-            while c.get("/v1/models/small").json()["data"]["pull"]["bytes"] < MODEL_BIN_BYTES // 2:
-                assert time.monotonic() < deadline, c.get("/v1/models/small").text
-                time.sleep(0.05)
+            deadline = time.monotonic() + 30  # for both halves of the pull
+            wait_for(
+                lambda: c.get("/v1/models/small").json()["data"]["pull"]["bytes"] >= MODEL_BIN_BYTES // 2,
+                30,
+                interval=0.05,
+                message=lambda: c.get("/v1/models/small").text,
+            )
             pull = c.get("/v1/models/whisper-small").json()["data"]["pull"]
             assert pull["file"] == "model.bin" and pull["total_bytes"] == MODEL_BIN_BYTES
             hub.release.set()
-            while c.get("/v1/models/small").json()["data"]["pull"]["state"] == "pulling":
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+            wait_for(
+                lambda: c.get("/v1/models/small").json()["data"]["pull"]["state"] != "pulling",
+                deadline - time.monotonic(),
+                interval=0.05,
+            )
             done = c.get("/v1/models/small").json()["data"]
             assert done["pull"]["state"] == "installed" and done["state"] == "installed", done
             # Installed now, without a restart: the registry took in the pull's fragment.

@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import tomllib
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from conftest import ROOT, write_registry
 from hub import MODEL_BIN_BYTES, FakeHub, hub_only, random_whisper, start, whisper_repo
 
 from server.__main__ import main
+from server.testing import wait_for
 
 CLOSED_HUB = "http://127.0.0.1:9"  # the discard port: nothing listens, as on a machine with no network
 
@@ -65,10 +65,14 @@ def test_pull_through_a_mirror_resumes_an_interrupted_download(hub: FakeHub, tmp
     # Stop the pull once half of model.bin is on disk, as a lost machine or a Ctrl-C would.
     partial = cache / "models" / ".pull-systran_faster-whisper-small" / "model.bin.part"
     half = MODEL_BIN_BYTES // 2
-    deadline = time.monotonic() + 60
-    while not (partial.exists() and partial.stat().st_size >= half):
-        assert time.monotonic() < deadline and interrupted.poll() is None, "the pull never got half-way"
-        time.sleep(0.05)
+
+    def half_way() -> bool:
+        if partial.exists() and partial.stat().st_size >= half:
+            return True
+        assert interrupted.poll() is None, "the pull never got half-way"
+        return False
+
+    wait_for(half_way, 60, interval=0.05, message="the pull never got half-way")
     interrupted.kill()
     interrupted.wait()
     hub.release.set()

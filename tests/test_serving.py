@@ -25,6 +25,7 @@ from engines.loader import cuda_available, place
 from engines.models.registry_files import load_registry
 from engines.whisper.policy import batching_for
 from server.config import PROJECT_ROOT
+from server.testing import wait_for
 
 TRANSCRIBE = "/v1/inference/audio/transcribe"
 SYNTHESIZE = "/v1/inference/audio/synthesize"
@@ -65,13 +66,6 @@ def post(
         return c.post(TRANSCRIBE, data={"model": model, **data}, files={"file": (clip, clip_path(clip).read_bytes())})
 
 
-def wait_until(condition: Callable[[], bool], within: float = 10) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        time.sleep(0.02)
-
-
 def gauges(server: FastServer, model: str = WHISPER) -> tuple[float, float]:
     with httpx.Client(verify=LOOPBACK_TLS, base_url=server.url) as c:
         return metric(c, "audio_active_requests", model=model), metric(c, "audio_queue_depth", model=model)
@@ -84,7 +78,7 @@ def test_overload_is_refused_with_429_then_the_queue_drains(tight: FastServer) -
         running = pool.submit(post, tight)
         gate.wait_for_waiting(1)
         queued = pool.submit(post, tight)
-        wait_until(lambda: gauges(tight) == (1, 1))
+        wait_for(lambda: gauges(tight) == (1, 1), 10)
         refused = post(tight)
         assert refused.status_code == 429
         assert refused.json()["error"]["code"] == "queue_full"
@@ -100,7 +94,7 @@ def test_overload_is_refused_with_429_then_the_queue_drains(tight: FastServer) -
         assert openai_refusal.json()["error"]["type"] == "rate_limit_error"
         gate.open()
         assert running.result().status_code == 200 and queued.result().status_code == 200
-    wait_until(lambda: gauges(tight) == (0, 0))
+    wait_for(lambda: gauges(tight) == (0, 0), 10)
 
 
 def test_openai_clients_see_rate_limit_errors(tight: FastServer) -> None:
@@ -112,7 +106,7 @@ def test_openai_clients_see_rate_limit_errors(tight: FastServer) -> None:
         futures = [pool.submit(sdk.audio.transcriptions.create, model="whisper-1", file=("c.wav", audio))]
         gate.wait_for_waiting(1)
         futures.append(pool.submit(sdk.audio.transcriptions.create, model="whisper-1", file=("c.wav", audio)))
-        wait_until(lambda: gauges(tight) == (1, 1))
+        wait_for(lambda: gauges(tight) == (1, 1), 10)
         with pytest.raises(openai.RateLimitError) as refused:
             sdk.audio.transcriptions.create(model="whisper-1", file=("c.wav", audio))
         assert refused.value.response.headers["retry-after"]
@@ -168,11 +162,11 @@ def test_a_queued_client_that_leaves_is_never_started(tight: FastServer) -> None
         first = pool.submit(post, tight)
         gate.wait_for_waiting(1)
         conn = send_and_keep_open(tight, clip="jfk_ask_not.flac")
-        wait_until(lambda: gauges(tight) == (1, 1))
+        wait_for(lambda: gauges(tight) == (1, 1), 10)
         conn.close()
         gate.open()
         assert first.result().status_code == 200
-    wait_until(lambda: gauges(tight) == (0, 0))
+    wait_for(lambda: gauges(tight) == (0, 0), 10)
     # Only the first request's two seconds were worked on.
     assert gate.passed - passed == 2
     assert processed(tight) == pytest.approx(before + 2.0, abs=0.1)
@@ -188,13 +182,13 @@ def test_waiters_that_hang_up_leave_the_queue_at_once(
         first = pool.submit(post, running)
         gate.wait_for_waiting(1)
         dead = [send_and_keep_open(running) for _ in range(3)]
-        wait_until(lambda: gauges(running) == (1, 3))
+        wait_for(lambda: gauges(running) == (1, 3), 10)
         for conn in dead:
             conn.close()
         # The first request still holds the slot: the queue empties because its waiters left.
-        wait_until(lambda: gauges(running) == (1, 0), within=5)
+        wait_for(lambda: gauges(running) == (1, 0), 5)
         live = pool.submit(post, running)
-        wait_until(lambda: gauges(running) == (1, 1))
+        wait_for(lambda: gauges(running) == (1, 1), 10)
         gate.open()
         assert first.result().status_code == 200
         assert live.result().status_code == 200  # admitted, not refused with 429
@@ -213,13 +207,13 @@ def test_nothing_waits_forever(tight: FastServer) -> None:
             assert response.status_code == 503, response.text
             assert response.json()["error"]["code"] == "timeout"
             assert int(response.headers["Retry-After"]) >= 1
-    wait_until(lambda: gauges(tight, "local/whisper-tiny.en") == (0, 0))
+    wait_for(lambda: gauges(tight, "local/whisper-tiny.en") == (0, 0), 10)
 
 
 def test_idle_model_unloads_and_reloads(tight: FastServer) -> None:
     assert post(tight, model="tiny.en").status_code == 200
     with httpx.Client(verify=LOOPBACK_TLS, base_url=tight.url) as c:
-        wait_until(lambda: "model:local/whisper-tiny.en" not in c.get("/ready").json()["models_loaded"])
+        wait_for(lambda: "model:local/whisper-tiny.en" not in c.get("/ready").json()["models_loaded"], 10)
     loads = tight.engines.loads.count("local/whisper-tiny.en")
     assert post(tight, model="tiny.en").status_code == 200
     assert tight.engines.loads.count("local/whisper-tiny.en") == loads + 1
@@ -228,7 +222,7 @@ def test_idle_model_unloads_and_reloads(tight: FastServer) -> None:
 def test_ready_reports_a_model_that_failed_to_load(fast_server_with: Callable[..., FastServer]) -> None:
     running = fast_server_with(engines=FakeEngines(broken=frozenset({"local/whisper-tiny.en"})))
     with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
-        wait_until(lambda: c.get("/ready").json()["preloaded"])
+        wait_for(lambda: c.get("/ready").json()["preloaded"], 10)
         ready = c.get("/ready")
         assert ready.status_code == 503
         assert "cannot load local/whisper-tiny.en" in ready.json()["errors"][0]

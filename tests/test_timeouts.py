@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from fakes import FastServer
 
+from server.testing import wait_for
+
 TRANSCRIBE = "/v1/inference/audio/transcribe"
 LIMITS = {
     "header_timeout_s": 0.3,
@@ -116,10 +118,9 @@ def test_an_abandoned_half_upload_is_cut_off_and_its_file_removed(strict: FastSe
         seconds, answer = closed_after(conn, within=10)
     assert b"408" in answer.split(b"\r\n")[0] and b"upload_stalled" in answer, answer[:300]
     assert seconds < LIMITS["body_idle_timeout_s"] + 2
-    deadline = time.monotonic() + 5
-    while spooled_files() > before:
-        assert time.monotonic() < deadline, "the spooled part of the upload is still on disk"
-        time.sleep(0.05)
+    wait_for(
+        lambda: spooled_files() <= before, 5, interval=0.05, message="the spooled part of the upload is still on disk"
+    )
 
 
 def test_an_idle_keep_alive_connection_is_closed(strict: FastServer) -> None:
@@ -139,10 +140,7 @@ def one_upload(fast_server_with: Callable[..., FastServer]) -> Iterator[FastServ
 def test_uploads_past_the_cap_get_503(one_upload: FastServer) -> None:
     with connect(one_upload) as slow, connect(one_upload) as second:
         slow.sendall(multipart_head(one_upload, 10_000) + part_start())  # and then waits
-        deadline = time.monotonic() + 5
-        while one_upload_active(one_upload) < 1:
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        wait_for(lambda: one_upload_active(one_upload) >= 1, 5)
         body = part_start() + b"\0" * 100 + b"\r\n--b--\r\n"
         second.sendall(multipart_head(one_upload, len(body)) + body)
         answer = b""

@@ -13,7 +13,6 @@ import numpy as np
 import pytest
 from audio_tools import read_audio
 from conftest import CLIPS, SPEECH_CLIPS, RunningServer, clip_path, metric, start_server, stop_server
-from fakes import free_port
 from wer import wer
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -22,6 +21,8 @@ from wyoming.error import Error
 from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeChunk, SynthesizeStart, SynthesizeStop, SynthesizeVoice
+
+from server.testing import free_port, wait_for
 
 pytestmark = pytest.mark.models
 CHUNK = 1024
@@ -32,14 +33,15 @@ def wyoming(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningS
     port = free_port()
     env = {**os.environ, "AUDIO_WYOMING_URI": f"tcp://127.0.0.1:{port}", "AUDIO_WYOMING_IDLE_S": "3"}
     server = start_server(tmp_path_factory.mktemp("wyoming"), env=env)
-    deadline = time.monotonic() + 60
-    while True:  # the listener opens once the models are loaded
+
+    def listening() -> bool:  # the listener opens once the models are loaded
         try:
             asyncio.run(_describe(port))
-            break
+            return True
         except OSError:
-            assert time.monotonic() < deadline, server.log_text()
-            time.sleep(0.2)
+            return False
+
+    wait_for(listening, 60, interval=0.2, message=server.log_text)
     yield server, port
     stop_server(server)
 
@@ -238,10 +240,12 @@ def test_a_client_that_leaves_mid_stream_frees_its_slot(
 
     asyncio.run(leave_early())
     with httpx.Client(base_url=server.url, timeout=10) as c:
-        deadline = time.monotonic() + 20
-        while metric(c, "audio_active_requests", model="openai/tts-1") > 0:
-            assert time.monotonic() < deadline, "the abandoned synthesis still holds its slot"
-            time.sleep(0.1)
+        wait_for(
+            lambda: metric(c, "audio_active_requests", model="openai/tts-1") <= 0,
+            20,
+            interval=0.1,
+            message="the abandoned synthesis still holds its slot",
+        )
         processed = metric(c, "audio_processed_audio_seconds_total", model="openai/tts-1")
     assert processed < 60 * 2  # far from the whole answer (about 60 sentences)
 
