@@ -144,6 +144,10 @@ class VoiceInfo:
     speakers: Mapping[str, int] = field(default_factory=dict)
     """Named speakers of a multi-speaker voice, by their ids."""
     num_speakers: int = 1
+    made_by: str = ""
+    """Who made the engine, to credit where voices are listed (the engine's name when empty)."""
+    url: str = ""
+    """Where the engine comes from."""
 
 
 class Synthesizer(Protocol):

@@ -29,10 +29,7 @@ log = logging.getLogger(__name__)
 OUTPUT = {"rate": 24000, "width": 2, "channels": 1}
 """Speech goes out as the HTTP API's pcm: 24 kHz, 16-bit, mono."""
 WHISPER = Attribution(name="OpenAI Whisper, run by faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
-PIPER = Attribution(name="Piper", url="https://github.com/OHF-Voice/piper1-gpl")
 SENTENCE_END = (".", "!", "?", "\n")
-ATTRIBUTIONS = {"piper": PIPER}
-"""Who made each synthesis engine; an engine not named here is credited by its name."""
 
 
 @dataclass
@@ -96,7 +93,7 @@ async def build_info(core: Core) -> Info:
                 TtsVoice(
                     name=name,
                     description=name if name == mapping.voice else f"{name} ({mapping.voice})",
-                    attribution=ATTRIBUTIONS.get(engine.info.engine, Attribution(name=engine.info.engine, url="")),
+                    attribution=Attribution(name=engine.info.made_by or engine.info.engine, url=engine.info.url),
                     installed=True,
                     version=None,
                     languages=[_language(engine.info.language)],
@@ -120,8 +117,8 @@ async def build_info(core: Core) -> Info:
         tts=[
             TtsProgram(
                 name="audio-server",
-                description="Piper voices, by their own names and the OpenAI voice names",
-                attribution=PIPER,
+                description="Voices by their own names and by the OpenAI voice names",
+                attribution=_credit(voices),
                 installed=True,
                 version="0.1.0",
                 voices=voices,
@@ -129,6 +126,13 @@ async def build_info(core: Core) -> Info:
             )
         ],
     )
+
+
+def _credit(voices: list[TtsVoice]) -> Attribution:
+    """The program is credited to the makers of its voices' engines, each named once."""
+    makers = dict.fromkeys(voice.attribution.name for voice in voices)
+    urls = [voice.attribution.url for voice in voices if voice.attribution.url]
+    return Attribution(name=", ".join(makers) or "audio-server", url=urls[0] if urls else "")
 
 
 def _language(espeak_voice: str) -> str:

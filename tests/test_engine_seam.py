@@ -3,10 +3,13 @@ surfaces and by Wyoming, with nothing under server/ knowing of it."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import io
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +20,7 @@ import openai
 import pytest
 import soundfile as sf
 import tomli_w
+from conftest import ROOT
 from fakes import LOOPBACK_TLS, FastServer, free_port, start_fast_server
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
@@ -150,3 +154,32 @@ async def _describe_and_speak(port: int, text: str) -> tuple[Info, list[object]]
             if AudioStop.is_type(event.type):
                 break
         return Info.from_event(described), events
+
+
+def test_the_server_imports_engine_types_only_from_the_seam() -> None:
+    """server/ may use the seam (engines.base), the loader, audio, text and the model store, never an
+    engine's own modules, at any depth of a file."""
+    allowed = ("engines.base", "engines.loader", "engines.audio", "engines.text", "engines.models")
+    found = []
+    for path in sorted((ROOT / "server").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            found += [
+                f"{path.relative_to(ROOT)}: {name}"
+                for name in names
+                if name.startswith("engines") and not name.startswith(allowed)
+            ]
+    assert found == []
+
+
+def test_serving_and_rendering_load_no_engine_until_a_model_loads() -> None:
+    """Rendering an SRT file or starting the app needs neither faster-whisper nor onnxruntime."""
+    code = (
+        "import sys, server.app, server.render, server.subtitles, server.wyoming\n"
+        "print(sorted(m for m in ('faster_whisper', 'ctranslate2', 'piper', 'onnxruntime') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

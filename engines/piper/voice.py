@@ -76,6 +76,8 @@ class PiperSynthesizer:
             sample_rate=self.sample_rate,
             speakers={str(name): int(number) for name, number in config.speaker_id_map.items()},
             num_speakers=self.num_speakers,
+            made_by="Piper",
+            url="https://github.com/OHF-Voice/piper1-gpl",
         )
 
     @property
