@@ -103,7 +103,7 @@ def test_audio_arrives_sentence_by_sentence(client: httpx.Client, response_forma
                 received += chunk
     total = arrivals[-1]
     # Streaming shows as bytes arriving in several bursts spread over the work, the first
-    # long before the last (the numbers themselves are measured by scripts/bench.py).
+    # long before the last (the numbers themselves are measured by scripts/bench/serving.py).
     assert len(arrivals) >= 5
     assert arrivals[0] < total / 2
     decoded = read_audio(bytes(received)) if response_format != "pcm" else None

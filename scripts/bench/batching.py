@@ -6,7 +6,7 @@ sending the 11 s clip in a loop (the floor: `level` threads sharing one model wi
 `num_workers=level`). Latency is one request for a 60 s and a 10-minute clip. Each number is
 the median of the rounds; peak memory is the processes' high-water mark.
 
-    .venv/bin/python scripts/bench_batching.py [--rounds 3] [--model tiny.en] [--quick]
+    .venv/bin/python scripts/bench/batching.py [--rounds 3] [--model tiny.en] [--quick] [--levels 1,2,4,8]
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -25,7 +26,8 @@ from typing import Any
 
 import numpy as np
 import soundfile as sf
-from bench import (
+from common import (
+    AUDIO_DIR,
     PARAGRAPH,
     SYNTHESIZE_PATH,
     Clip,
@@ -43,8 +45,6 @@ from engines.models.registry_files import load_registry
 from engines.models.sources import materialize
 from server.config import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
-AUDIO = ROOT / "tests" / "data"
 SHORT = "jfk_ask_not.flac"
 ENGLISH = ("jfk_ask_not.flac", "librivox_sense_and_sensibility_0880.mp3", "librivox_sense_and_sensibility_0930.webm")
 LEVELS = (1, 2, 4, 8)
@@ -74,7 +74,7 @@ def english(url: str, seconds: float) -> bytes:
     with no sentence twice, so that no 30 s chunk repeats itself (Whisper takes repeated text for a
     loop, and decodes it again hotter). Repeated to `seconds`, as FLAC."""
     pause = np.zeros(WHISPER_RATE, dtype=np.float32)
-    parts = [part for name in ENGLISH for part in (decode(AUDIO / name), pause)]
+    parts = [part for name in ENGLISH for part in (decode(AUDIO_DIR / name), pause)]
     with http_client(url) as client:
         for text in READINGS:
             body = {"model": "tts-1", "voice": "alloy", "input": text, "response_format": "wav"}
@@ -227,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds_wanted = 1 if args.quick else args.rounds
     levels = tuple(int(level) for level in args.levels.split(","))
     with tempfile.TemporaryDirectory() as workdir, running_server(Path(workdir)) as server:
-        clips = {"11 s": (AUDIO.joinpath(SHORT).read_bytes(), 11.0), "60 s": (english(server.url, 60), 60.0)}
+        clips = {"11 s": (AUDIO_DIR.joinpath(SHORT).read_bytes(), 11.0), "60 s": (english(server.url, 60), 60.0)}
         clips["10 min"] = (english(server.url, 60 if args.quick else 600), 600.0)
         http_transcribe(server.url, args.model, SHORT, clips["11 s"][0])  # warm
         rounds = []
@@ -245,8 +245,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def read_memory_self() -> float:
-    import os
-
     return read_memory(os.getpid())[1]
 
 

@@ -1,7 +1,6 @@
 """Benchmark the server over HTTP against the same engines in-process; prints a table, then one JSON line.
 
-`scripts/bench.py batching [--rounds 3] [--model tiny.en]` runs scripts/bench_batching.py instead: batched
-transcription against faster-whisper's BatchedInferencePipeline in the same run, as the median of rounds.
+.venv/bin/python scripts/bench/serving.py [--quick] [--skip-memory] [--runs 3]
 """
 
 from __future__ import annotations
@@ -9,24 +8,34 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import queue
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 import numpy as np
+from common import (
+    AUDIO_DIR,
+    PARAGRAPH,
+    SYNTHESIZE_PATH,
+    WHISPER,
+    BenchError,
+    Clip,
+    expect_ok,
+    http_client,
+    log,
+    read_memory,
+    running_server,
+    transcribe_http,
+)
 
 from engines.audio.decode import WHISPER_RATE, decode
 from engines.audio.encode import FORMATS, Encoder
@@ -38,29 +47,13 @@ from server.core.served import Served
 
 T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parent.parent
-AUDIO_DIR = ROOT / "tests" / "data"
-SERVER_PYTHON = ROOT / ".venv" / "bin" / "python"
-TRANSCRIBE_PATH = "/v1/inference/audio/transcribe"
-SYNTHESIZE_PATH = "/v1/inference/audio/synthesize"
-WHISPER, TINY, TTS, VOICE = "whisper-1", "tiny.en", "tts-1", "alloy"
+TINY, TTS, VOICE = "tiny.en", "tts-1", "alloy"
 SHORT_CLIP, LONG_CLIP = "jfk_ask_not.flac", "librivox_de_simplicissimus_title.mp3"
 MIX_CLIPS = ("pocketsphinx_cards_002.wav", "librivox_sense_and_sensibility_0880.mp3")
 FORMAT_NAMES = tuple(FORMATS)
 STREAMED_FORMATS = tuple(name for name, fmt in FORMATS.items() if fmt.streamable)
 SENTENCE = "The weather today is sunny with a light breeze from the west."
-PARAGRAPH = (
-    "The library opens at nine in the morning and closes at six in the evening. "
-    "Visitors may borrow up to five books at a time, and each loan lasts three weeks. "
-    "If you need a book for longer, you can renew it online or at the front desk. "
-    "Please return damaged books to a librarian rather than leaving them in the drop box. "
-    "The reading room on the second floor is kept for quiet study, so phones must be switched to silent. "
-    "Story time for children takes place every Saturday at ten, and parents are welcome to stay. "
-    "We hope you enjoy your visit and find something wonderful to read. Thank you."
-)
 MIX_SENTENCES = ("Hello there.", "Your order is ready.", "Please hold the line.", "See you tomorrow morning.")
-HTTP_TIMEOUT_S = 600.0
-READY_TIMEOUT_S = 180.0
 # Intel OpenMP (CTranslate2) and onnxruntime threads spin for up to ~200 ms after work;
 # pausing between measurements keeps one side's spinning out of the other side's timing.
 SETTLE_S = 0.3
@@ -70,12 +63,6 @@ THROUGHPUT_RATIO_MIN = 0.95
 FIRST_BYTE_SHARE_MAX = 0.15
 FIRST_BYTE_UNDER_LOAD_MAX_S = 1.0
 RSS_GROWTH_MAX = 1.05
-
-STARTED = time.perf_counter()
-
-
-class BenchError(RuntimeError):
-    """The server answered something other than a success."""
 
 
 @dataclass(frozen=True)
@@ -92,13 +79,6 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Clip:
-    name: str
-    data: bytes
-    seconds: float
-
-
-@dataclass(frozen=True)
 class Timing:
     first: float
     """Seconds until the first non-empty chunk."""
@@ -111,13 +91,6 @@ class LocalEngines:
     whisper: Transcriber
     voice: Synthesizer
     settings: SpeechSettings
-
-
-@dataclass
-class Server:
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
 
 
 @dataclass(frozen=True)
@@ -137,23 +110,9 @@ class Target:
 # ---------------------------------------------------------------- plumbing
 
 
-def log(message: str) -> None:
-    print(f"[{time.perf_counter() - STARTED:6.1f} s] {message}", file=sys.stderr, flush=True)
-
-
 def run_parallel(work: Callable[[int], T], count: int) -> list[T]:
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(work, range(count)))
-
-
-def http_client(url: str) -> httpx.Client:
-    return httpx.Client(base_url=url, timeout=HTTP_TIMEOUT_S)
-
-
-def expect_ok(response: httpx.Response) -> None:
-    if response.status_code != 200:
-        path = response.request.url.path
-        raise BenchError(f"POST {path} answered {response.status_code}: {response.text[:300]}")
 
 
 def median_timing(timings: Sequence[Timing]) -> Timing:
@@ -179,69 +138,13 @@ def first_sentences(text: str, count: int) -> str:
     return ". ".join(text.split(". ")[:count]) + "."
 
 
-# ---------------------------------------------------------------- server process
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def running_server(workdir: Path) -> Iterator[Server]:
-    port = free_port()
-    log_path = workdir / f"server-{port}.log"
-    command = [str(SERVER_PYTHON), "-m", "server", "serve", "--port", str(port), "--log-level", "warning"]
-    with open(log_path, "wb") as out:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=out, stderr=subprocess.STDOUT
-        )
-    server = Server(url=f"http://127.0.0.1:{port}", process=process, log=log_path)
-    try:
-        wait_ready(server)
-        yield server
-    except BaseException:
-        tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-        print(f"--- server log tail ({log_path}) ---\n{tail}\n---", file=sys.stderr)
-        raise
-    finally:
-        stop_server(process)
-
-
-def wait_ready(server: Server) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            raise BenchError(f"the server exited with {server.process.returncode} before it was ready")
-        try:
-            if httpx.get(f"{server.url}/ready", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise BenchError(f"the server was not ready within {READY_TIMEOUT_S:.0f} s")
+# ---------------------------------------------------------------- server log and memory
 
 
 def log_problems(path: Path) -> list[str]:
     """Warnings, errors and tracebacks the server logged (it runs at --log-level warning)."""
     markers = ("WARNING", "ERROR", "CRITICAL", "Traceback")
     return [line for line in path.read_text(errors="replace").splitlines() if any(m in line for m in markers)]
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def read_memory(pid: int) -> tuple[float, float]:
-    """VmRSS and VmHWM of a process, in MiB."""
-    fields = dict(line.partition(":")[::2] for line in Path(f"/proc/{pid}/status").read_text().splitlines())
-    return int(fields["VmRSS"].split()[0]) / 1024, int(fields["VmHWM"].split()[0]) / 1024
 
 
 def settled_rss(pid: int, tolerance_mib: float = 1.0, limit_s: float = 15.0) -> float:
@@ -284,13 +187,6 @@ def load_local() -> LocalEngines:
         voice=loader.synthesizer(mapping.voice, tts_entry),
         settings=voice_settings,
     )
-
-
-def transcribe_http(client: httpx.Client, clip: Clip, model: str = WHISPER) -> float:
-    started = time.perf_counter()
-    response = client.post(TRANSCRIBE_PATH, data={"model": model}, files={"file": (clip.name, clip.data)})
-    expect_ok(response)
-    return time.perf_counter() - started
 
 
 def transcribe_local(engines: LocalEngines, clip: Clip) -> float:
@@ -770,13 +666,7 @@ def run(plan: Plan, workdir: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    arguments = sys.argv[1:] if argv is None else argv
-    if arguments[:1] == ["batching"]:
-        # Batched transcription against faster-whisper's BatchedInferencePipeline, round by round.
-        from bench_batching import main as batching
-
-        return batching(arguments[1:])
-    plan = make_plan(parse_args(arguments))
+    plan = make_plan(parse_args(argv))
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory(prefix="audio-bench-") as tmp:
