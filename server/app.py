@@ -79,16 +79,21 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
             *openai_api.routes,
             *pages.routes(),
         ],
-        middleware=[
-            Middleware(RequestLog),
-            # Outside the key check: a browser's preflight carries no key.
-            *_cors(settings.cors_origins),
-            Middleware(RequestMetrics, metrics=metrics),
-            Middleware(BearerAuth, keys=settings.api_keys),
-        ],
+        middleware=middleware(settings, metrics),
         exception_handlers={ApiError: on_api_error, ClientGone: on_client_gone, HTTPException: on_http_error},
         lifespan=lifespan,
     )
+
+
+def middleware(settings: Settings, metrics: Metrics) -> list[Middleware]:
+    """The stack every route sits behind, outermost first; tests wrap their own small apps in it too."""
+    return [
+        Middleware(RequestLog),
+        # Outside the key check: a browser's preflight carries no key.
+        *_cors(settings.cors_origins),
+        Middleware(RequestMetrics, metrics=metrics),
+        Middleware(BearerAuth, keys=settings.api_keys),
+    ]
 
 
 def _cors(origins: tuple[str, ...]) -> list[Middleware]:

@@ -13,6 +13,8 @@ from server.surfaces import error_response
 OPEN_PATHS = frozenset({"/health", "/ready", "/", "/docs", "/openapi.json"})
 """Paths anyone may read: probes, and the pages (which send the key they are given with each call)."""
 OPEN_PREFIXES = ("/static/", "/docs/assets/")
+KEY_SUBPROTOCOL = "openai-insecure-api-key."
+"""Browsers cannot set headers on a WebSocket, so OpenAI's realtime clients offer the key as a subprotocol."""
 
 
 class BearerAuth:
@@ -22,6 +24,9 @@ class BearerAuth:
         self.digests = tuple(hashlib.sha256(k.encode()).digest() for k in keys)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if (
             scope["type"] != "http"
             or not self.digests
@@ -41,6 +46,25 @@ class BearerAuth:
             return
         await self.app(scope, receive, send)
 
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Every WebSocket path needs a key, checked on the upgrade: a refused socket never reaches the app."""
+        offered = scope.get("subprotocols", [])
+        # The app never sees the key, so it cannot pick it as the subprotocol and echo it back.
+        scope["subprotocols"] = [p for p in offered if not p.startswith(KEY_SUBPROTOCOL)]
+        if not self.digests:
+            await self.app(scope, receive, send)
+            return
+        keys = [p[len(KEY_SUBPROTOCOL) :].encode() for p in offered if p.startswith(KEY_SUBPROTOCOL)]
+        presented = _bearer(scope) or (keys[0] if keys else None)
+        if self._valid(presented):
+            await self.app(scope, receive, send)
+            return
+        await receive()  # the upgrade's `websocket.connect` comes before any answer to it
+        # A close before the accept, which the server answers with a bare 403. A 401 with the JSON error
+        # (the `websocket.http.response` extension) would say more, but uvicorn's websockets-sansio
+        # protocol logs an ERROR after every such answer (Kludex/uvicorn#3138): one per rejected key.
+        await send({"type": "websocket.close", "code": 1008, "reason": "Missing or invalid API key"})
+
     def _valid(self, presented: bytes | None) -> bool:
         """Compares against every key with no early exit, so the time taken does not tell which key
         matched (or how far one matched); the key itself is never logged."""
@@ -55,6 +79,7 @@ def _bearer(scope: Scope) -> bytes | None:
     for name, value in scope["headers"]:
         if name == b"authorization":
             scheme, _, token = value.partition(b" ")
-            if scheme.lower() == b"bearer" and token.strip():
-                return token.strip()
+            key: bytes = token.strip()
+            if scheme.lower() == b"bearer" and key:
+                return key
     return None

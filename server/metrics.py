@@ -11,13 +11,16 @@ from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from engines.loader import ModelLoader
 from server.core.admission import Admission
+from server.requestlog import handshake_status
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300)
 WAIT_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60)
 RTF_BUCKETS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1, 2, 5)
+SESSION_BUCKETS = (0.1, 1, 10, 30, 60, 300, 900, 1800, 3600)
 
 
 class Metrics:
@@ -60,6 +63,23 @@ class Metrics:
             registry=r,
         )
         self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
+        # Apart from the requests: a socket's status is its handshake's, and it lasts minutes, not seconds.
+        self.websocket_sessions = Counter(
+            "audio_websocket_sessions",
+            "WebSocket connections by route and handshake status (101 accepted, 403 refused, 500 failed)",
+            ["route", "status"],
+            registry=r,
+        )
+        self.websocket_seconds = Histogram(
+            "audio_websocket_session_seconds",
+            "How long each WebSocket connection lasted",
+            ["route"],
+            buckets=SESSION_BUCKETS,
+            registry=r,
+        )
+        self.websocket_open = Gauge(
+            "audio_websocket_open_sessions", "WebSocket connections open now", ["route"], registry=r
+        )
 
     def watch(self, admissions: Mapping[str, Admission], loader: ModelLoader) -> None:
         """Queue depth and waits from the admission queues (read live: models added at run time count
@@ -110,13 +130,17 @@ class _AdmissionCollector(Collector):
 
 
 class RequestMetrics:
-    """Counts each request by its route template and status, timing it to the last body byte."""
+    """Counts each request by its route template and status, timing it to the last body byte; and each
+    WebSocket connection by its route and handshake status, timing it to its end."""
 
     def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -133,6 +157,41 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, record)
         finally:
-            route = getattr(scope.get("route"), "path", "unmatched")
+            route = _route(scope)
             metrics.requests.labels(route=route, status=str(status)).inc()
             metrics.latency.labels(route=route).observe(time.perf_counter() - started)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The status follows the access log's rule: the handshake's, or 500 when the app failed."""
+        metrics = self.metrics
+        started = time.perf_counter()
+        status = 0
+        open_on: str | None = None
+
+        async def record(message: Message) -> None:
+            nonlocal status, open_on
+            if status == 0:
+                status = handshake_status(message) or 0
+                if status == 101:
+                    open_on = _route(scope)
+                    metrics.websocket_open.labels(route=open_on).inc()
+            await send(message)
+
+        try:
+            await self.app(scope, receive, record)
+        except WebSocketDisconnect:
+            raise  # a client hanging up is no failure of the app's
+        except Exception:
+            status = 500
+            raise
+        finally:
+            route = _route(scope)
+            # No handshake at all: the server answers a 500 for the app.
+            metrics.websocket_sessions.labels(route=route, status=str(status or 500)).inc()
+            metrics.websocket_seconds.labels(route=route).observe(time.perf_counter() - started)
+            if open_on is not None:
+                metrics.websocket_open.labels(route=open_on).dec()
+
+
+def _route(scope: Scope) -> str:
+    return getattr(scope.get("route"), "path", "unmatched")

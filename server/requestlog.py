@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import json
 import logging
@@ -11,6 +12,7 @@ import uuid
 from dataclasses import asdict, dataclass
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 
 from server.errors import ApiError
 from server.surfaces import error_response
@@ -44,12 +46,16 @@ def current() -> RequestRecord | None:
 
 class RequestLog:
     """Gives every response an `X-Request-Id` (the client's own, when it sends a sane one), logs one line
-    per request, and answers an unexpected error with a 500 in the surface's envelope, logged once."""
+    per request, and answers an unexpected error with a 500 in the surface's envelope, logged once.
+    A WebSocket connection gets the same: its id on the handshake's answer, its line when it ends."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._socket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -75,17 +81,68 @@ class RequestLog:
             else:
                 record.status = 500
         finally:
-            record.time_s = round(time.perf_counter() - started, 4)
-            route = scope.get("route")
-            record.route = getattr(route, "path", record.route)
-            log.info("request", extra={"fields": asdict(record)})
+            _log_line(record, scope, started)
             _current.reset(token)
+
+    async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The line's status is the handshake's (see `handshake_status`), or 500 when the app failed, as
+        for HTTP; it is logged when the connection ends, with how long it was open."""
+        record = RequestRecord(id=_request_id(scope), method="WS", route=scope["path"])
+        token = _current.set(record)
+        started = time.perf_counter()
+        header = (b"x-request-id", record.id.encode())
+        finished = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal finished
+            if record.status == 0:
+                record.status = handshake_status(message) or 0
+                if message["type"] != "websocket.close":
+                    message["headers"] = [*message.get("headers", []), header]
+            finished = finished or message["type"] in ("websocket.close", "websocket.http.response.start")
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        except WebSocketDisconnect:
+            pass  # the client hung up while the app was reading: nothing failed, and nobody is left to tell
+        except Exception:
+            errors_log.exception("unhandled error in WebSocket %s on %s", record.id, scope["path"])
+            if not finished:
+                # 1011: the server met an unexpected condition. Before the accept the server answers this
+                # with a bare 403 (see server/auth.py for why not a 500 response). A client that has gone, or
+                # a socket the server closed already, cannot be told: the server raises OSError or RuntimeError.
+                with contextlib.suppress(OSError, RuntimeError):
+                    await send_with_id({"type": "websocket.close", "code": 1011})
+            record.status = 500
+        finally:
+            record.status = record.status or 500  # no handshake at all: the server answers a 500 for the app
+            _log_line(record, scope, started)
+            _current.reset(token)
+
+
+def handshake_status(message: Message) -> int | None:
+    """The HTTP status with which the app's `message` ends a WebSocket handshake: 101 for the accept, a
+    refusal's own, and 403 for a close before the accept (the server answers that so); None for others."""
+    if message["type"] == "websocket.accept":
+        return 101
+    if message["type"] == "websocket.http.response.start":
+        return int(message["status"])
+    if message["type"] == "websocket.close":
+        return 403
+    return None
+
+
+def _log_line(record: RequestRecord, scope: Scope, started: float) -> None:
+    record.time_s = round(time.perf_counter() - started, 4)
+    record.route = getattr(scope.get("route"), "path", record.route)
+    log.info("request", extra={"fields": asdict(record)})
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id":
-            text = value.decode("latin-1")
+            text: str = value.decode("latin-1")
             if _VALID_ID.fullmatch(text):
                 return text
     return uuid.uuid4().hex

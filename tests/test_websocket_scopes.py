@@ -1,0 +1,315 @@
+"""WebSocket connections behind the app's own middleware: keys on the upgrade, request ids, log lines, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import importlib.util
+import logging
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from conftest import metric
+from fakes import LOOPBACK_TLS
+from starlette.applications import Starlette
+from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message
+from starlette.websockets import WebSocket
+
+from server.app import middleware
+from server.auth import BearerAuth
+from server.config import Settings
+from server.metrics import Metrics
+from server.testing import free_port, wait_for
+
+KEY = "sk-ws-1"
+KEY_SUBPROTOCOL = f"openai-insecure-api-key.{KEY}"
+needs_websockets = pytest.mark.skipif(
+    importlib.util.find_spec("websockets") is None,
+    reason="the websockets package is not installed (uvicorn serves no WebSocket without it or wsproto)",
+)
+
+
+@dataclass
+class EchoServer:
+    """The app's middleware around a few WebSocket routes, served by uvicorn on loopback from a thread."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+    seen: list[list[str]] = field(default_factory=list)
+    """The subprotocols each call of a route's handler saw: one entry per time the app ran."""
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://", 1)
+
+
+def echo_app(settings: Settings, seen: list[list[str]]) -> Starlette:
+    metrics = Metrics()
+
+    async def echo(websocket: WebSocket) -> None:
+        seen.append(list(websocket.scope["subprotocols"]))
+        offered = "realtime" in websocket.scope["subprotocols"]
+        await websocket.accept(subprotocol="realtime" if offered else None)
+        async for text in websocket.iter_text():
+            if text == "fail":
+                raise RuntimeError("the echo handler broke")
+            await websocket.send_text(text)
+
+    async def broken(websocket: WebSocket) -> None:
+        seen.append(list(websocket.scope["subprotocols"]))
+        raise RuntimeError("broke before the accept")
+
+    async def reader(websocket: WebSocket) -> None:
+        """Reads until the client hangs up, and lets Starlette's `WebSocketDisconnect` out, as many apps do."""
+        seen.append(list(websocket.scope["subprotocols"]))
+        await websocket.accept()
+        while True:
+            await websocket.receive_text()
+
+    return Starlette(
+        routes=[
+            WebSocketRoute("/test/echo", echo),
+            WebSocketRoute("/test/broken", broken),
+            WebSocketRoute("/test/reader", reader),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+        ],
+        middleware=middleware(settings, metrics),
+    )
+
+
+def start_echo_server(settings: Settings) -> EchoServer:
+    seen: list[list[str]] = []
+    port = free_port()
+    # No log config of uvicorn's own: its loggers then reach the root logger, where caplog sees them.
+    config = uvicorn.Config(
+        echo_app(settings, seen), host="127.0.0.1", port=port, log_level="warning", log_config=None, lifespan="off"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+
+    def started() -> bool:
+        if not thread.is_alive():  # uvicorn logged why
+            raise RuntimeError("the echo server did not start")
+        return server.started
+
+    wait_for(started, 30, interval=0.01, message="the echo server did not start")
+    return EchoServer(url=f"http://127.0.0.1:{port}", server=server, thread=thread, seen=seen)
+
+
+def stop(running: EchoServer) -> None:
+    running.server.should_exit = True
+    running.thread.join(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
+    running = start_echo_server(Settings(cache_dir=tmp_path_factory.mktemp("ws"), api_keys=frozenset({KEY})))
+    yield running
+    stop(running)
+
+
+@pytest.fixture(scope="module")
+def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
+    running = start_echo_server(Settings(cache_dir=tmp_path_factory.mktemp("ws")))
+    yield running
+    stop(running)
+
+
+@pytest.fixture()
+def ws() -> Any:
+    """websockets' sync client, imported here so that this file still loads where the package is missing."""
+    return importlib.import_module("websockets.sync.client")
+
+
+def connect(ws: Any, url: str, headers: dict[str, str] | None = None, subprotocols: list[str] | None = None) -> Any:
+    return ws.connect(
+        url, additional_headers=headers, subprotocols=subprotocols, proxy=None, open_timeout=10, close_timeout=5
+    )
+
+
+def refused(ws: Any, url: str, **how: Any) -> Any:
+    """The handshake's answer to a connection the server does not open."""
+    invalid_status = importlib.import_module("websockets.exceptions").InvalidStatus
+    with pytest.raises(invalid_status) as refusal:
+        connect(ws, url, **how).close()
+    return refusal.value.response
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logging.LogRecord]:
+    """The server writes a connection's line as it winds down, a moment after the client has closed."""
+    return wait_for(
+        lambda: [r for r in caplog.records if r.name == "server.access" and r.fields["id"] == request_id],  # type: ignore[attr-defined]
+        3,
+        message=f"no access line for {request_id}",
+    )
+
+
+@needs_websockets
+@pytest.mark.parametrize(
+    "how",
+    [
+        {},
+        {"headers": {"Authorization": "Bearer sk-wrong"}},
+        {"subprotocols": ["realtime", "openai-insecure-api-key.sk-wrong"]},
+    ],
+    ids=["no key", "wrong bearer", "wrong subprotocol"],
+)
+def test_a_socket_without_a_valid_key_is_refused_before_the_app(keyed: EchoServer, ws: Any, how: Any) -> None:
+    before = len(keyed.seen)
+    # The server answers a close before the accept with a 403 (see server/auth.py for why not a 401).
+    assert refused(ws, keyed.ws_url + "/test/echo", **how).status_code == 403
+    assert len(keyed.seen) == before, "the app saw a socket that had no valid key"
+
+
+@needs_websockets
+def test_a_right_key_in_the_bearer_header_opens_the_socket(keyed: EchoServer, ws: Any) -> None:
+    with connect(ws, keyed.ws_url + "/test/echo", headers={"Authorization": f"Bearer {KEY}"}) as socket:
+        socket.send("hello")
+        assert socket.recv(timeout=5) == "hello"
+
+
+@needs_websockets
+def test_a_right_key_as_a_subprotocol_opens_the_socket_and_stays_hidden(keyed: EchoServer, ws: Any) -> None:
+    with connect(ws, keyed.ws_url + "/test/echo", subprotocols=["realtime", KEY_SUBPROTOCOL]) as socket:
+        assert socket.subprotocol == "realtime"
+        socket.send("hello")
+        assert socket.recv(timeout=5) == "hello"
+    assert keyed.seen[-1] == ["realtime"], "the app was offered the key as a subprotocol"
+
+
+@needs_websockets
+def test_without_keys_sockets_are_open(open_server: EchoServer, ws: Any) -> None:
+    with connect(ws, open_server.ws_url + "/test/echo") as socket:
+        socket.send("hello")
+        assert socket.recv(timeout=5) == "hello"
+    # A key offered to a server without keys is still kept from the app.
+    with connect(ws, open_server.ws_url + "/test/echo", subprotocols=["realtime", KEY_SUBPROTOCOL]) as socket:
+        assert socket.subprotocol == "realtime"
+    assert open_server.seen[-1] == ["realtime"]
+
+
+@needs_websockets
+def test_the_handshake_carries_the_request_id(keyed: EchoServer, ws: Any) -> None:
+    url = keyed.ws_url + "/test/echo"
+    with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-own-1"}) as socket:
+        assert socket.response.headers["x-request-id"] == "ws-own-1"
+    with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "not sane!"}) as socket:
+        made = socket.response.headers["x-request-id"]
+        assert made != "not sane!" and len(made) == 32
+
+
+@needs_websockets
+def test_one_access_line_per_connection(keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="server.access")
+    url = keyed.ws_url + "/test/echo"
+    with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-line-1"}) as socket:
+        socket.send("one")
+        socket.recv(timeout=5)
+        socket.send("two")
+        socket.recv(timeout=5)
+    refused(ws, url, headers={"X-Request-Id": "ws-line-2"})
+
+    lines = access_lines(caplog, "ws-line-1")
+    assert len(lines) == 1
+    fields = lines[0].fields  # type: ignore[attr-defined]
+    assert (fields["method"], fields["route"], fields["status"]) == ("WS", "/test/echo", 101)
+    assert fields["time_s"] > 0
+    (refusal,) = access_lines(caplog, "ws-line-2")
+    assert (refusal.fields["method"], refusal.fields["status"]) == ("WS", 403)  # type: ignore[attr-defined]
+
+
+@needs_websockets
+def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> None:
+    sessions, seconds = "audio_websocket_sessions_total", "audio_websocket_session_seconds_count"
+    with httpx.Client(
+        verify=LOOPBACK_TLS, base_url=keyed.url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+    ) as http:
+        accepted = metric(http, sessions, route="/test/echo", status="101")
+        timed = metric(http, seconds, route="/test/echo")
+        turned_away = metric(http, sessions, status="403")
+        with connect(ws, keyed.ws_url + "/test/echo", headers={"Authorization": f"Bearer {KEY}"}) as socket:
+            assert metric(http, "audio_websocket_open_sessions", route="/test/echo") == 1
+            socket.send("hello")
+            socket.recv(timeout=5)
+        refused(ws, keyed.ws_url + "/test/echo")
+
+        wait_for(lambda: metric(http, "audio_websocket_open_sessions", route="/test/echo") == 0, 3)
+        assert metric(http, sessions, route="/test/echo", status="101") == accepted + 1
+        assert metric(http, seconds, route="/test/echo") == timed + 1
+        assert metric(http, sessions, status="403") == turned_away + 1
+
+
+@needs_websockets
+def test_an_error_in_an_open_socket_closes_it_with_1011_logged_once(
+    keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    closed_error = importlib.import_module("websockets.exceptions").ConnectionClosedError
+    url = keyed.ws_url + "/test/echo"
+    with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bug-1"}) as socket:
+        socket.send("fail")
+        with pytest.raises(closed_error) as closed:
+            socket.recv(timeout=5)
+    assert closed.value.rcvd.code == 1011
+
+    (line,) = access_lines(caplog, "ws-bug-1")
+    assert line.fields["status"] == 500  # type: ignore[attr-defined]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].name == "server.errors" and "ws-bug-1" in errors[0].getMessage()
+
+
+@needs_websockets
+def test_an_error_before_the_accept_refuses_the_socket_logged_once(
+    keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    url = keyed.ws_url + "/test/broken"
+    response = refused(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bug-2"})
+    assert response.status_code == 403 and b"Traceback" not in response.body
+
+    (line,) = access_lines(caplog, "ws-bug-2")
+    assert line.fields["status"] == 500  # type: ignore[attr-defined]
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1, [r.getMessage() for r in errors]
+    assert errors[0].name == "server.errors" and "ws-bug-2" in errors[0].getMessage()
+
+
+@needs_websockets
+def test_a_client_hanging_up_is_no_error(keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    url = keyed.ws_url + "/test/reader"
+    with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bye-1"}) as socket:
+        socket.send("anyone there?")
+
+    (line,) = access_lines(caplog, "ws-bye-1")
+    assert line.fields["status"] == 101  # type: ignore[attr-defined]
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_a_refusal_is_a_policy_close_before_the_accept() -> None:
+    """What the client cannot see: the close's code and reason, as the app sends them to the server."""
+    ran: list[str] = []
+    sent: list[Message] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        ran.append(scope["path"])
+
+    async def receive() -> Message:
+        return {"type": "websocket.connect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "websocket", "path": "/test/echo", "headers": [], "subprotocols": []}
+    asyncio.run(BearerAuth(app, keys=frozenset({KEY}))(scope, receive, send))
+    assert ran == []
+    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Missing or invalid API key"}]
