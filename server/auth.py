@@ -10,7 +10,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from server.errors import ApiError
 from server.surfaces import error_response
 
-OPEN_PATHS = frozenset({"/health", "/ready", "/", "/docs", "/openapi.json"})
+OPEN_PATHS = frozenset({"/health", "/ready", "/", "/favicon.ico", "/docs", "/openapi.json"})
 """Paths anyone may read: probes, and the pages (which send the key they are given with each call)."""
 OPEN_PREFIXES = ("/static/", "/docs/assets/")
 KEY_SUBPROTOCOL = "openai-insecure-api-key."

@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
@@ -26,6 +26,11 @@ async def index(request: Request) -> HTMLResponse:
     core: Core = request.app.state.core
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     return HTMLResponse(page.replace("__MAX_INPUT_CHARS__", str(core.settings.max_input_chars)))
+
+
+async def favicon(request: Request) -> FileResponse:
+    # Pages that link no icon (the API docs) make browsers ask for /favicon.ico: the SVG answers there too.
+    return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
 
 async def openapi(request: Request) -> JSONResponse:
@@ -49,6 +54,7 @@ def _swagger_assets() -> Path | None:
 def routes() -> list[BaseRoute]:
     found: list[BaseRoute] = [
         Route("/", index, methods=["GET"]),
+        Route("/favicon.ico", favicon, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),

@@ -69,6 +69,19 @@ def test_any_origin_with_a_star(fast_server_with: Callable[..., FastServer]) -> 
         assert preflight(c, "http://anywhere.test").headers["access-control-allow-origin"] == "*"
 
 
+def test_the_favicon_is_served_without_a_key(
+    fast_client: httpx.Client, fast_server_with: Callable[..., FastServer]
+) -> None:
+    icon = fast_client.get("/favicon.ico")
+    assert icon.status_code == 200, icon.text
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert icon.content.lstrip().startswith(b"<svg")
+    running = fast_server_with(api_keys=frozenset({"k-1"}))
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
+        assert c.get("/favicon.ico").status_code == 200
+        assert c.get("/oai/v1/models").status_code == 401
+
+
 def test_every_response_has_a_request_id(fast_client: httpx.Client) -> None:
     ids = {fast_client.get("/health").headers["x-request-id"] for _ in range(3)}
     assert len(ids) == 3

@@ -67,6 +67,19 @@ def page(browser: Any, base_url: str) -> Iterator[Any]:
     context.close()
 
 
+def test_a_page_load_logs_no_console_errors(browser: Any, base_url: str) -> None:
+    context = browser.new_context()
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(base_url + "/", wait_until="networkidle")
+    opened.wait_for_function("document.getElementById('s-voice').options.length > 0")
+    context.close()
+    # A failed request is a console error too: the page's icon, its script, its first calls to the API.
+    assert errors == []
+
+
 def test_an_uploaded_clip_shows_its_transcript(page: Any, tmp_path: Path) -> None:
     page.set_input_files("#audio-file", str(clip_path(JFK)))
     page.check("#t-words")
