@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
 import logging
 import threading
 from collections.abc import Iterator
@@ -14,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+import websockets.exceptions
+import websockets.sync.client
 from conftest import metric
 from fakes import LOOPBACK_TLS
 from starlette.applications import Starlette
@@ -29,10 +29,6 @@ from server.testing import free_port, wait_for
 
 KEY = "sk-ws-1"
 KEY_SUBPROTOCOL = f"openai-insecure-api-key.{KEY}"
-needs_websockets = pytest.mark.skipif(
-    importlib.util.find_spec("websockets") is None,
-    reason="the websockets package is not installed (uvicorn serves no WebSocket without it or wsproto)",
-)
 
 
 @dataclass
@@ -125,8 +121,8 @@ def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer
 
 @pytest.fixture()
 def ws() -> Any:
-    """websockets' sync client, imported here so that this file still loads where the package is missing."""
-    return importlib.import_module("websockets.sync.client")
+    """websockets' sync client: a real client, as an OpenAI realtime SDK would be."""
+    return websockets.sync.client
 
 
 def connect(ws: Any, url: str, headers: dict[str, str] | None = None, subprotocols: list[str] | None = None) -> Any:
@@ -137,8 +133,7 @@ def connect(ws: Any, url: str, headers: dict[str, str] | None = None, subprotoco
 
 def refused(ws: Any, url: str, **how: Any) -> Any:
     """The handshake's answer to a connection the server does not open."""
-    invalid_status = importlib.import_module("websockets.exceptions").InvalidStatus
-    with pytest.raises(invalid_status) as refusal:
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refusal:
         connect(ws, url, **how).close()
     return refusal.value.response
 
@@ -152,7 +147,6 @@ def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logg
     )
 
 
-@needs_websockets
 @pytest.mark.parametrize(
     "how",
     [
@@ -169,14 +163,12 @@ def test_a_socket_without_a_valid_key_is_refused_before_the_app(keyed: EchoServe
     assert len(keyed.seen) == before, "the app saw a socket that had no valid key"
 
 
-@needs_websockets
 def test_a_right_key_in_the_bearer_header_opens_the_socket(keyed: EchoServer, ws: Any) -> None:
     with connect(ws, keyed.ws_url + "/test/echo", headers={"Authorization": f"Bearer {KEY}"}) as socket:
         socket.send("hello")
         assert socket.recv(timeout=5) == "hello"
 
 
-@needs_websockets
 def test_a_right_key_as_a_subprotocol_opens_the_socket_and_stays_hidden(keyed: EchoServer, ws: Any) -> None:
     with connect(ws, keyed.ws_url + "/test/echo", subprotocols=["realtime", KEY_SUBPROTOCOL]) as socket:
         assert socket.subprotocol == "realtime"
@@ -185,7 +177,6 @@ def test_a_right_key_as_a_subprotocol_opens_the_socket_and_stays_hidden(keyed: E
     assert keyed.seen[-1] == ["realtime"], "the app was offered the key as a subprotocol"
 
 
-@needs_websockets
 def test_without_keys_sockets_are_open(open_server: EchoServer, ws: Any) -> None:
     with connect(ws, open_server.ws_url + "/test/echo") as socket:
         socket.send("hello")
@@ -196,7 +187,6 @@ def test_without_keys_sockets_are_open(open_server: EchoServer, ws: Any) -> None
     assert open_server.seen[-1] == ["realtime"]
 
 
-@needs_websockets
 def test_the_handshake_carries_the_request_id(keyed: EchoServer, ws: Any) -> None:
     url = keyed.ws_url + "/test/echo"
     with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-own-1"}) as socket:
@@ -206,7 +196,6 @@ def test_the_handshake_carries_the_request_id(keyed: EchoServer, ws: Any) -> Non
         assert made != "not sane!" and len(made) == 32
 
 
-@needs_websockets
 def test_one_access_line_per_connection(keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="server.access")
     url = keyed.ws_url + "/test/echo"
@@ -226,7 +215,6 @@ def test_one_access_line_per_connection(keyed: EchoServer, ws: Any, caplog: pyte
     assert (refusal.fields["method"], refusal.fields["status"]) == ("WS", 403)  # type: ignore[attr-defined]
 
 
-@needs_websockets
 def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> None:
     sessions, seconds = "audio_websocket_sessions_total", "audio_websocket_session_seconds_count"
     with httpx.Client(
@@ -247,18 +235,17 @@ def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> Non
         assert metric(http, sessions, status="403") == turned_away + 1
 
 
-@needs_websockets
 def test_an_error_in_an_open_socket_closes_it_with_1011_logged_once(
     keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    closed_error = importlib.import_module("websockets.exceptions").ConnectionClosedError
     url = keyed.ws_url + "/test/echo"
     with connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bug-1"}) as socket:
         socket.send("fail")
-        with pytest.raises(closed_error) as closed:
+        with pytest.raises(websockets.exceptions.ConnectionClosedError) as closed:
             socket.recv(timeout=5)
-    assert closed.value.rcvd.code == 1011
+    received = closed.value.rcvd
+    assert received is not None and received.code == 1011
 
     (line,) = access_lines(caplog, "ws-bug-1")
     assert line.fields["status"] == 500  # type: ignore[attr-defined]
@@ -267,7 +254,6 @@ def test_an_error_in_an_open_socket_closes_it_with_1011_logged_once(
     assert errors[0].name == "server.errors" and "ws-bug-1" in errors[0].getMessage()
 
 
-@needs_websockets
 def test_an_error_before_the_accept_refuses_the_socket_logged_once(
     keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -283,7 +269,6 @@ def test_an_error_before_the_accept_refuses_the_socket_logged_once(
     assert errors[0].name == "server.errors" and "ws-bug-2" in errors[0].getMessage()
 
 
-@needs_websockets
 def test_a_client_hanging_up_is_no_error(keyed: EchoServer, ws: Any, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
     url = keyed.ws_url + "/test/reader"
