@@ -24,6 +24,7 @@ from conftest import ROOT
 from fakes import LOOPBACK_TLS, FastServer, free_port, start_fast_server
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
+from wyoming.event import Event
 from wyoming.info import Describe, Info
 from wyoming.tts import Synthesize, SynthesizeVoice
 
@@ -140,13 +141,13 @@ def test_wyoming_lists_and_speaks_the_new_engine(tone_server: tuple[FastServer, 
     assert len(audio) / 24000 == pytest.approx(UNIT_S * len("Testing one two."), abs=0.05)
 
 
-async def _describe_and_speak(port: int, text: str) -> tuple[Info, list[object]]:
+async def _describe_and_speak(port: int, text: str) -> tuple[Info, list[Event]]:
     async with AsyncTcpClient("127.0.0.1", port) as client:
         await client.write_event(Describe().event())
         described = await client.read_event()
         assert described is not None
         await client.write_event(Synthesize(text=text, voice=SynthesizeVoice(name="beep")).event())
-        events = []
+        events: list[Event] = []
         while True:
             event = await asyncio.wait_for(client.read_event(), 10)
             assert event is not None
