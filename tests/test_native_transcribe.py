@@ -87,8 +87,8 @@ def test_the_long_clip_matches_faster_whisper_in_process(client: httpx.Client, i
     # Asked for Whisper's sequential loop, the server gives exactly what faster-whisper gives.
     sequential = transcribe(client, clip_path(german), condition_on_previous_text="true").json()["data"]["text"]
     assert sequential == in_process_text(in_process, german)
-    # And the default is at least as good as that loop (on this CPU; loose for others').
-    assert wer(reference, served) <= wer(reference, sequential) + 0.02
+    # And the default is near that loop: within four words, as in-process (tests/test_batching.py says why).
+    assert wer(reference, served) <= wer(reference, sequential) + 0.04
 
 
 def test_json_format_is_the_same_envelope(client: httpx.Client) -> None:
