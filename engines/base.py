@@ -12,8 +12,6 @@ from engines.text.languages import LANGUAGE_NAMES
 
 LANGUAGES: frozenset[str] = frozenset(LANGUAGE_NAMES)
 """The ISO-639-1 codes a multilingual transcriber takes."""
-SAMPLE_RATE = 16000
-"""The rate a transcriber takes its audio at: mono float32 samples at 16 kHz."""
 
 
 @dataclass(frozen=True)

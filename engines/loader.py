@@ -16,6 +16,7 @@ from engines.base import Placement, Synthesizer, Transcriber
 from engines.models.inventory import Installed, installed
 from engines.models.registry import ModelEntry, Registry, VoiceEntry
 from engines.models.sources import materialize
+from engines.whisper import policy as whisper_policy
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -57,11 +58,19 @@ TranscriberMaker = Callable[[Path, ModelEntry, Placement], Transcriber]
 SynthesizerMaker = Callable[[Path, bool], Synthesizer]
 
 
+@dataclass(frozen=True)
+class TranscriptionEngine:
+    """A transcription engine's entry: how a model of it loads, and how many requests keep it busy."""
+
+    load: TranscriberMaker
+    requests_at_once: Callable[[ModelEntry, Placement, int], int] | None = None
+    """Pure: requests at once for a model on its placement, given the CPU count; None is one per core."""
+
+
 def _whisper(path: Path, entry: ModelEntry, placement: Placement) -> Transcriber:
-    from engines.whisper.policy import batching_for
     from engines.whisper.transcriber import WhisperTranscriber
 
-    batching, cpu_threads = batching_for(entry, placement, os.cpu_count() or 1)
+    batching, cpu_threads = whisper_policy.batching_for(entry, placement, os.cpu_count() or 1)
     return WhisperTranscriber.load(
         path,
         placement.device,
@@ -78,20 +87,21 @@ def _piper(path: Path, use_cuda: bool) -> Synthesizer:
     return PiperSynthesizer.load(path, use_cuda=use_cuda)
 
 
-TRANSCRIBERS: dict[str, TranscriberMaker] = {"whisper": _whisper}
+TRANSCRIBERS: dict[str, TranscriptionEngine] = {
+    "whisper": TranscriptionEngine(_whisper, whisper_policy.requests_at_once),
+}
 """Transcription engines by name: the registry's `engine` for a transcription model."""
 SYNTHESIZERS: dict[str, SynthesizerMaker] = {"piper": _piper}
 """Synthesis engines by name: the registry's `engine` for a voice."""
 
 
-def requests_at_once(entry: ModelEntry, placement: Placement, cpu_count: int) -> int | None:
-    """Pure: how many requests a transcription model takes at once to keep its engine busy, where its
-    engine says (Whisper: enough to fill every worker's batch); None leaves it to the caller."""
-    if entry.engine == "whisper":
-        from engines.whisper.policy import requests_at_once as whisper_requests
-
-        return whisper_requests(entry, placement, cpu_count)
-    return None
+def requests_at_once(entry: ModelEntry, placement: Placement, cpu_count: int) -> int:
+    """Pure: how many requests a transcription model takes at once to keep its engine busy, as its engine
+    says (Whisper: enough to fill every worker's batch), or one per core."""
+    engine = TRANSCRIBERS.get(entry.engine)
+    if engine is None or engine.requests_at_once is None:
+        return cpu_count
+    return engine.requests_at_once(entry, placement, cpu_count)
 
 
 class EngineFactory(Protocol):
@@ -123,7 +133,7 @@ class ModelFiles:
         if entry.source is None:
             raise ValueError(f"{entry.slug} has no source")  # the registry gives every transcription model one
         path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
-        return _engine(TRANSCRIBERS, entry.engine, entry.slug)(path, entry, placement)
+        return _engine(TRANSCRIBERS, entry.engine, entry.slug).load(path, entry, placement)
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
         path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from fakes import FakeEngines
 
-from engines.loader import ModelLoader, place
+from engines.loader import ModelLoader, place, requests_at_once
 from engines.models.registry_files import load_registry
 from server.config import PROJECT_ROOT
 
@@ -55,3 +55,11 @@ def test_a_model_in_use_is_not_unloaded() -> None:
         assert loader.unload_idle(now=time.monotonic() + 60) == []
     assert loader.unload_idle(now=time.monotonic() + 60) == ["model:local/whisper-tiny.en"]
     assert loader.loaded() == {}
+
+
+def test_requests_at_once_follow_the_engine_or_the_cores() -> None:
+    cpu = place(WHISPER, has_cuda=False)
+    # Whisper fills every worker's batch: 2 workers of 4 on 2 cores.
+    assert requests_at_once(WHISPER, cpu, 2) == 8
+    # An engine that says nothing, or one not here, takes one request per core.
+    assert requests_at_once(replace(WHISPER, engine="other"), cpu, 3) == 3

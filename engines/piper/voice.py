@@ -6,6 +6,7 @@ import json
 import re
 import threading
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -67,8 +68,9 @@ class PiperSynthesizer:
         scaled = twice - once
         return max(0.0, (once - scaled) / scaled) if scaled > 0 else 0.0
 
-    @property
+    @cached_property
     def info(self) -> VoiceInfo:
+        """Read once from the voice's config: every request asks for it."""
         config = self.voice.config
         return VoiceInfo(
             engine="piper",

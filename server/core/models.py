@@ -109,5 +109,5 @@ class Models:
             return entry.limits.concurrency
         cpus = os.cpu_count() or 1
         if entry.task == "transcription":
-            return requests_at_once(entry, place(entry, self.loader.has_cuda), cpus) or cpus
+            return requests_at_once(entry, place(entry, self.loader.has_cuda), cpus)
         return synthesis_concurrency(self.loader.synthesis_device(entry), cpus)
