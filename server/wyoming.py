@@ -8,6 +8,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from wyoming.asr import Transcribe, Transcript, TranscriptChunk, TranscriptStart, TranscriptStop
@@ -149,16 +150,13 @@ class _Audio:
     data: bytearray = field(default_factory=bytearray)
 
     def samples(self) -> Samples:
-        """The PCM as float samples, channels last, for the core: no container built around it."""
-        kinds = {1: np.uint8, 2: np.int16, 4: np.int32}
+        """The PCM as it came, channels last, for the core to convert in its worker thread."""
+        kinds: dict[int, np.dtype[Any]] = {1: np.dtype("u1"), 2: np.dtype("<i2"), 4: np.dtype("<i4")}
         if self.width not in kinds or self.channels < 1:
             raise ApiError(400, "unsupported_audio", f"{self.width}-byte samples in {self.channels} channels")
-        frame = self.width * self.channels
-        pcm = np.frombuffer(bytes(self.data[: len(self.data) // frame * frame]), dtype=kinds[self.width])
-        # Unsigned 8-bit is centred on 128; the wider widths are signed.
-        offset, scale = (128.0, 128.0) if self.width == 1 else (0.0, float(2 ** (8 * self.width - 1)))
-        audio = (pcm.astype(np.float32) - offset) / scale
-        return Samples(audio=audio.reshape(-1, self.channels), rate=self.rate)
+        frames = len(self.data) // (self.width * self.channels)
+        pcm = np.frombuffer(self.data, dtype=kinds[self.width], count=frames * self.channels)
+        return Samples(audio=pcm.reshape(-1, self.channels), rate=self.rate)
 
 
 class WyomingHandler(AsyncEventHandler):

@@ -13,7 +13,7 @@ import soundfile as sf
 from conftest import CLIPS, ROOT, clip_path
 from faster_whisper import decode_audio
 
-from engines.audio.decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode
+from engines.audio.decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, decode, from_samples
 
 
 @pytest.mark.parametrize("name", list(CLIPS))
@@ -104,3 +104,14 @@ def test_decoding_holds_the_audio_once(tmp_path: Path, header_length: bool) -> N
     grown, decoded = map(int, result.stdout.split())
     assert decoded == pytest.approx(300 * WHISPER_RATE * 4, rel=0.01)
     assert grown < 1.4 * decoded, (grown, decoded)
+
+
+@pytest.mark.parametrize(("dtype", "scale", "offset"), [("<i2", 32768, 0), ("<i4", 2**31, 0), ("u1", 128, 128)])
+def test_integer_pcm_samples_are_the_same_audio_as_floats(dtype: str, scale: int, offset: int) -> None:
+    t = np.arange(16000) / 16000
+    wave = 0.5 * np.sin(2 * np.pi * 220 * t)
+    pcm = np.round(wave * (scale - 1) + offset).astype(dtype)
+    stereo = np.stack([pcm, pcm], axis=1)
+    heard = from_samples(stereo, 16000)
+    assert heard.dtype == np.float32 and heard.shape == (16000,)
+    assert np.max(np.abs(heard - wave)) < max(2 / scale, 1e-7)  # a step of the PCM, or float32's own

@@ -132,20 +132,34 @@ def _declared_seconds(container: av.container.InputContainer, stream: av.AudioSt
 
 
 def from_samples(samples: np.ndarray, rate: int, max_seconds: float | None = None) -> npt.NDArray[np.float32]:
-    """Samples a caller already holds (mono, or channels last) as 16 kHz mono float32, held to the same
-    length limit as a file; what is not finite audio at a sane rate is refused as undecodable."""
+    """Samples a caller already holds as 16 kHz mono float32, held to the same length limit as a file.
+
+    They are one channel, or channels last; floats in [-1, 1], or integer PCM as it came off the wire
+    (8-bit unsigned, 16 or 32-bit signed), so that a front door hands its bytes over as they are and
+    the conversion runs here, in the worker thread. What is not finite audio at a sane rate is refused
+    as undecodable.
+    """
     audio = np.asarray(samples)
-    if audio.ndim == 2:
-        audio = audio.mean(axis=1)
-    if audio.ndim != 1 or not np.issubdtype(audio.dtype, np.number):
+    if audio.ndim not in (1, 2) or audio.dtype.kind not in "fiu":
         raise UndecodableAudio("samples must be one channel of numbers, or channels last")
     if not 1000 <= rate <= 384000:
         raise UndecodableAudio(f"a sample rate of {rate} Hz is not one audio is sampled at")
     if max_seconds is not None and len(audio) / rate > max_seconds:
         raise AudioTooLong(len(audio) / rate, max_seconds)
-    floats = audio.astype(np.float32, copy=False)
+    floats = _as_floats(audio)
+    if floats.ndim == 2:
+        floats = floats.mean(axis=1, dtype=np.float32)
     if not np.all(np.isfinite(floats)):
         raise UndecodableAudio("the samples hold values that are not finite")
     if rate != WHISPER_RATE and floats.size:
         floats = soxr.resample(floats, rate, WHISPER_RATE, quality="HQ").astype(np.float32, copy=False)
     return np.clip(floats, -1.0, 1.0)
+
+
+def _as_floats(audio: np.ndarray) -> npt.NDArray[np.float32]:
+    """Integer PCM scaled to [-1, 1): unsigned centred on its midpoint, signed on zero."""
+    if audio.dtype.kind == "f":
+        return audio.astype(np.float32, copy=False)
+    half = float(2 ** (8 * audio.itemsize - 1))
+    offset = half if audio.dtype.kind == "u" else 0.0
+    return ((audio.astype(np.float32) - offset) / half).astype(np.float32, copy=False)

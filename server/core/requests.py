@@ -14,8 +14,8 @@ from engines.base import Segment, TranscriptInfo, TranscriptionOptions
 
 @dataclass(frozen=True)
 class Samples:
-    """Audio a front door already holds as samples (Wyoming, a live microphone): mono float32 in
-    [-1, 1] at `rate`, handed over with no container around it."""
+    """Audio a front door already holds as samples (Wyoming, a live microphone), handed over with no
+    container around it: one channel or channels last, floats in [-1, 1] or integer PCM, at `rate`."""
 
     audio: np.ndarray
     rate: int
