@@ -1,4 +1,4 @@
-"""Start a server process on a free port and wait for conditions: for the tests and the benchmarks."""
+"""Start a server (a process, or an app in a thread) on a free port, and wait for conditions: for tests and benches."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import httpx
+import uvicorn
 
 T = TypeVar("T")
 
@@ -120,3 +122,42 @@ def start_server(
         server.stop()
         raise
     return server
+
+
+@dataclass
+class ThreadedServer:
+    """uvicorn serving an app on loopback from a thread of this process."""
+
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, wait: bool = True) -> None:
+        """Tell the server to stop; with `wait`, until it has (otherwise `join` it later)."""
+        self.server.should_exit = True
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        self.thread.join(timeout=15)
+        if self.thread.is_alive():
+            raise RuntimeError(f"the server on {self.url} did not stop")
+
+
+def serve_in_thread(config: uvicorn.Config) -> ThreadedServer:
+    """Serve `config` (its host and port set, a port from `free_port`) from a daemon thread, and return
+    once it listens; RuntimeError if it stops first (uvicorn has logged why)."""
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://{config.host}:{config.port}"
+
+    def started() -> bool:
+        if server.started:
+            return True
+        if not thread.is_alive():
+            raise RuntimeError(f"the server on {url} did not start")
+        return False
+
+    wait_for(started, 30, interval=0.01, message=f"the server on {url} did not start in 30 s")
+    return ThreadedServer(url=url, server=server, thread=thread)

@@ -30,13 +30,14 @@ from engines.base import (
     VoiceInfo,
     Word,
 )
+from engines.loader import EngineFactory
 from engines.models.inventory import Installed
 from engines.models.registry import ModelEntry, Registry, Source, VoiceEntry
 from server.app import create_app
 from server.config import Settings
 from server.protocol import guarded_protocol
+from server.testing import ThreadedServer, serve_in_thread
 from server.testing import free_port as free_port  # re-exported: tests import it from here
-from server.testing import wait_for
 
 # Every httpx.Client builds a TLS context and loads the CA bundle (~20 ms), even for plain http on
 # loopback; the tests' clients share this one instead.
@@ -219,49 +220,32 @@ class FakeEngines:
 
 
 @dataclass
-class FastServer:
+class FastServer(ThreadedServer):
     """The real app on fake engines, served by uvicorn on loopback from a thread."""
 
-    url: str
-    engines: FakeEngines
-    server: uvicorn.Server
-    thread: threading.Thread
+    engines: FakeEngines = field(default_factory=FakeEngines)
 
     def stop(self, wait: bool = True) -> None:
-        """Tell the server to stop; with `wait`, until it has (otherwise `join` it later)."""
-        self.server.should_exit = True
+        """As a threaded server stops, with the gate opened so that no work is left waiting at it."""
         self.engines.gate.open()
-        if wait:
-            self.join()
+        super().stop(wait)
 
-    def join(self) -> None:
-        self.thread.join(timeout=15)
-        assert not self.thread.is_alive(), "the fast server did not stop"
+
+def app_config(settings: Settings, engines: EngineFactory) -> uvicorn.Config:
+    """The app on `engines`, as `python -m server serve` runs it (the same keep-alive and header
+    deadlines), on a free loopback port."""
+    return uvicorn.Config(
+        create_app(settings, engines=engines),
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        lifespan="on",
+        timeout_keep_alive=math.ceil(settings.keep_alive_s),
+        http=guarded_protocol(settings.header_timeout_s),
+    )
 
 
 def start_fast_server(settings: Settings, engines: FakeEngines | None = None) -> FastServer:
     engines = engines or FakeEngines()
-    port = free_port()
-    config = uvicorn.Config(
-        create_app(settings, engines=engines),
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        # As `python -m server serve` runs it: the same keep-alive and header deadlines.
-        timeout_keep_alive=math.ceil(settings.keep_alive_s),
-        http=guarded_protocol(settings.header_timeout_s),
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-
-    def started() -> bool:
-        if server.started:
-            return True
-        if not thread.is_alive():  # uvicorn logged why
-            raise RuntimeError("the fast server did not start")
-        return False
-
-    wait_for(started, 30, interval=0.01, message="the fast server did not start")
-    return FastServer(url=f"http://127.0.0.1:{port}", engines=engines, server=server, thread=thread)
+    served = serve_in_thread(app_config(settings, engines))
+    return FastServer(url=served.url, server=served.server, thread=served.thread, engines=engines)

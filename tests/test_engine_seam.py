@@ -21,7 +21,7 @@ import pytest
 import soundfile as sf
 import tomli_w
 from conftest import ROOT
-from fakes import LOOPBACK_TLS, FastServer, free_port, start_fast_server
+from fakes import LOOPBACK_TLS, app_config, free_port
 from wyoming.audio import AudioChunk, AudioStop
 from wyoming.client import AsyncTcpClient
 from wyoming.event import Event
@@ -32,7 +32,10 @@ from engines import loader
 from engines.base import Pauses, Piece, SpeechSettings, Synthesizer, VoiceInfo
 from engines.loader import ModelFiles
 from server.config import Settings
+from server.testing import ThreadedServer, serve_in_thread
 
+Tone = tuple[ThreadedServer, int]
+"""The server, and its Wyoming port."""
 UNIT_S = 0.06
 """Seconds of tone per character of text, at speed 1."""
 
@@ -70,7 +73,7 @@ def pitch(audio: np.ndarray, rate: int) -> float:
 
 
 @pytest.fixture(scope="module")
-def tone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FastServer, int]]:
+def tone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tone]:
     """The real app and the real engine factory (ModelFiles), with the tone engine registered under
     its name and a models.toml that names it for two voices."""
     folder = tmp_path_factory.mktemp("tone")
@@ -93,16 +96,15 @@ def tone_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Fast
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(loader.SYNTHESIZERS, "tone", make_tone)
-        running = start_fast_server(settings, ModelFiles(settings.cache_dir))  # type: ignore[arg-type]
+        running = serve_in_thread(app_config(settings, ModelFiles(settings.cache_dir)))
         try:
             httpx.get(running.url + "/ready", timeout=10).raise_for_status()
             yield running, port
         finally:
-            running.server.should_exit = True
-            running.join()
+            running.stop()
 
 
-def test_the_native_route_speaks_with_the_new_engine(tone_server: tuple[FastServer, int]) -> None:
+def test_the_native_route_speaks_with_the_new_engine(tone_server: Tone) -> None:
     running, _ = tone_server
     body = {"model": "tts-1", "input": "Hello there. How are you?", "voice": "beep", "response_format": "wav"}
     with httpx.Client(verify=LOOPBACK_TLS, timeout=30) as client:
@@ -116,7 +118,7 @@ def test_the_native_route_speaks_with_the_new_engine(tone_server: tuple[FastServ
     assert len(audio) / rate == pytest.approx(spoken, abs=0.05)
 
 
-def test_the_openai_client_speaks_with_the_new_engine_by_an_openai_name(tone_server: tuple[FastServer, int]) -> None:
+def test_the_openai_client_speaks_with_the_new_engine_by_an_openai_name(tone_server: Tone) -> None:
     running, _ = tone_server
     client = openai.OpenAI(base_url=running.url + "/oai/v1", api_key="unused", max_retries=0)
     speech = client.audio.speech.create(model="tts-1", voice="nova", input="Good morning.", response_format="flac")
@@ -127,7 +129,7 @@ def test_the_openai_client_speaks_with_the_new_engine_by_an_openai_name(tone_ser
     assert {(v["name"], v["voice"]) for v in listed} >= {("alloy", "beep"), ("nova", "boop"), ("beep", "beep")}
 
 
-def test_wyoming_lists_and_speaks_the_new_engine(tone_server: tuple[FastServer, int]) -> None:
+def test_wyoming_lists_and_speaks_the_new_engine(tone_server: Tone) -> None:
     _, port = tone_server
     info, events = asyncio.run(_describe_and_speak(port, "Testing one two."))
     voices = {voice.name: voice for voice in info.tts[0].voices}

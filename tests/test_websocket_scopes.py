@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,19 +24,16 @@ from server.app import middleware
 from server.auth import BearerAuth
 from server.config import Settings
 from server.metrics import Metrics
-from server.testing import free_port, wait_for
+from server.testing import ThreadedServer, free_port, serve_in_thread, wait_for
 
 KEY = "sk-ws-1"
 KEY_SUBPROTOCOL = f"openai-insecure-api-key.{KEY}"
 
 
 @dataclass
-class EchoServer:
+class EchoServer(ThreadedServer):
     """The app's middleware around a few WebSocket routes, served by uvicorn on loopback from a thread."""
 
-    url: str
-    server: uvicorn.Server
-    thread: threading.Thread
     seen: list[list[str]] = field(default_factory=list)
     """The subprotocols each call of a route's handler saw: one entry per time the app ran."""
 
@@ -82,41 +78,27 @@ def echo_app(settings: Settings, seen: list[list[str]]) -> Starlette:
 
 def start_echo_server(settings: Settings) -> EchoServer:
     seen: list[list[str]] = []
-    port = free_port()
     # No log config of uvicorn's own: its loggers then reach the root logger, where caplog sees them.
+    app = echo_app(settings, seen)
     config = uvicorn.Config(
-        echo_app(settings, seen), host="127.0.0.1", port=port, log_level="warning", log_config=None, lifespan="off"
+        app, host="127.0.0.1", port=free_port(), log_level="warning", log_config=None, lifespan="off"
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-
-    def started() -> bool:
-        if not thread.is_alive():  # uvicorn logged why
-            raise RuntimeError("the echo server did not start")
-        return server.started
-
-    wait_for(started, 30, interval=0.01, message="the echo server did not start")
-    return EchoServer(url=f"http://127.0.0.1:{port}", server=server, thread=thread, seen=seen)
-
-
-def stop(running: EchoServer) -> None:
-    running.server.should_exit = True
-    running.thread.join(timeout=15)
+    served = serve_in_thread(config)
+    return EchoServer(url=served.url, server=served.server, thread=served.thread, seen=seen)
 
 
 @pytest.fixture(scope="module")
 def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
     running = start_echo_server(Settings(cache_dir=tmp_path_factory.mktemp("ws"), api_keys=frozenset({KEY})))
     yield running
-    stop(running)
+    running.stop()
 
 
 @pytest.fixture(scope="module")
 def open_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EchoServer]:
     running = start_echo_server(Settings(cache_dir=tmp_path_factory.mktemp("ws")))
     yield running
-    stop(running)
+    running.stop()
 
 
 @pytest.fixture()
