@@ -47,17 +47,12 @@ OPENAI_VOICES = [
 NO_SPEECH_CLIPS = [name for name, clip in CLIPS.items() if clip["category"] == "no_speech"]
 
 
-def stop_server(server: RunningServer) -> None:
-    """`server.stop()`, by the name the tests have imported."""
-    server.stop()
-
-
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The server as the README starts it: embedded defaults, preloaded, no keys."""
     running = start_server(tmp_path_factory.mktemp("server"))
     yield running
-    stop_server(running)
+    running.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from audio_tools import read_audio
-from conftest import CLIPS, RunningServer, clip_path, run_cli, start_server, stop_server, write_registry
+from conftest import CLIPS, RunningServer, clip_path, run_cli, start_server, write_registry
 from wer import wer
 
 pytestmark = pytest.mark.models
@@ -82,4 +82,4 @@ def test_the_second_machine_transcribes_and_speaks(second_machine: tuple[Path, d
             assert speech.status_code == 200, speech.text
             assert read_audio(speech.content).duration > 0.5
     finally:
-        stop_server(server)
+        server.stop()

@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 from audio_tools import read_audio
-from conftest import CLIPS, SPEECH_CLIPS, RunningServer, clip_path, metric, start_server, stop_server
+from conftest import CLIPS, SPEECH_CLIPS, RunningServer, clip_path, metric, start_server
 from wer import wer
 from wyoming.asr import Transcribe, Transcript
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -43,7 +43,7 @@ def wyoming(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[RunningS
 
     wait_for(listening, 60, interval=0.2, message=server.log_text)
     yield server, port
-    stop_server(server)
+    server.stop()
 
 
 async def _describe(port: int) -> Info:
