@@ -8,13 +8,12 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
 
+from engines.models import fields
+from engines.models.fields import RegistryError as RegistryError  # raised here, imported from here
+
 Task = Literal["transcription", "synthesis"]
 DEVICES = ("auto", "cpu", "cuda")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "float16", "bfloat16", "float32")
-
-
-class RegistryError(ValueError):
-    """models.toml is malformed; the message names the offending key."""
 
 
 @dataclass(frozen=True)
@@ -139,16 +138,16 @@ class Registry:
 
 
 def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
-    _only_keys(raw, "", {"defaults", "models", "voices", "voice_map"})
-    given = _table(raw, "defaults", "defaults")
-    _only_keys(given, "defaults", set(_DEFAULTS))
-    defaults = {name: _get(given, name, kind, "defaults", value) for name, (kind, value) in _DEFAULTS.items()}
+    fields.only_keys(raw, "", {"defaults", "models", "voices", "voice_map"})
+    given = fields.table(raw, "defaults", "defaults")
+    fields.only_keys(given, "defaults", set(_DEFAULTS))
+    defaults = {name: fields.get(given, name, kind, "defaults", value) for name, (kind, value) in _DEFAULTS.items()}
 
     voices: dict[str, VoiceEntry] = {}
-    for name, body in _table(raw, "voices", "voices").items():
+    for name, body in fields.table(raw, "voices", "voices").items():
         key = f"voices.{name}"
-        body = _as_table(body, key)
-        _only_keys(body, key, {"source", "engine"})
+        body = fields.as_table(body, key)
+        fields.only_keys(body, key, {"source", "engine"})
         voices[name] = VoiceEntry(
             name=name,
             source=_parse_source(body.get("source"), f"{key}.source", base_dir),
@@ -156,27 +155,27 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
         )
 
     voice_map: dict[str, VoiceMapping] = {}
-    for name, body in _table(raw, "voice_map", "voice_map").items():
+    for name, body in fields.table(raw, "voice_map", "voice_map").items():
         key = f"voice_map.{name}"
-        body = _as_table(body, key)
-        _only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale", "prefer"})
-        voice = _get(body, "voice", str, key)
+        body = fields.as_table(body, key)
+        fields.only_keys(body, key, {"voice", "speaker_id", "length_scale", "noise_scale", "noise_w_scale", "prefer"})
+        voice = fields.get(body, "voice", str, key)
         if voice not in voices:
             raise RegistryError(f"{key}.voice: unknown voice {voice!r} (not under [voices])")
         voice_map[name] = VoiceMapping(
             name=name,
             voice=voice,
-            speaker_id=_get(body, "speaker_id", int, key, None),
-            length_scale=_positive(body, "length_scale", key),
-            noise_scale=_positive(body, "noise_scale", key),
-            noise_w_scale=_positive(body, "noise_w_scale", key),
-            prefer=tuple(_choice(item, f"{key}.prefer") for item in _get(body, "prefer", list, key, [])),
+            speaker_id=fields.get(body, "speaker_id", int, key, None),
+            length_scale=fields.positive(body, "length_scale", key),
+            noise_scale=fields.positive(body, "noise_scale", key),
+            noise_w_scale=fields.positive(body, "noise_w_scale", key),
+            prefer=tuple(_choice(item, f"{key}.prefer") for item in fields.get(body, "prefer", list, key, [])),
         )
 
     models: dict[str, ModelEntry] = {}
     aliases: dict[str, str] = {}
-    for slug, body in _table(raw, "models", "models").items():
-        entry = _parse_model(slug, _as_table(body, f"models.{slug}"), defaults, base_dir)
+    for slug, body in fields.table(raw, "models", "models").items():
+        entry = _parse_model(slug, fields.as_table(body, f"models.{slug}"), defaults, base_dir)
         models[slug] = entry
         for alias in entry.aliases:
             if alias in aliases or alias in models:
@@ -200,11 +199,11 @@ def _choice(item: Any, key: str) -> VoiceChoice:
     if isinstance(item, str) and item:
         return VoiceChoice(voice=item)
     if isinstance(item, dict):
-        _only_keys(item, key, {"voice", "speaker_id"})
-        speaker = _get(item, "speaker_id", int, key, None)
+        fields.only_keys(item, key, {"voice", "speaker_id"})
+        speaker = fields.get(item, "speaker_id", int, key, None)
         if speaker is not None and speaker < 0:
             raise RegistryError(f"{key}.speaker_id: must be 0 or more")
-        return VoiceChoice(voice=_get(item, "voice", str, key), speaker_id=speaker)
+        return VoiceChoice(voice=fields.get(item, "voice", str, key), speaker_id=speaker)
     raise RegistryError(f"{key}: expected voice names or {{ voice, speaker_id }} tables")
 
 
@@ -241,14 +240,14 @@ _MODEL_KEYS = {
 
 def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any], base_dir: Path) -> ModelEntry:
     key = f"models.{slug}"
-    _only_keys(body, key, _MODEL_KEYS)
-    task = _get(body, "task", str, key)
+    fields.only_keys(body, key, _MODEL_KEYS)
+    task = fields.get(body, "task", str, key)
     if task not in ("transcription", "synthesis"):
         raise RegistryError(f"{key}.task: must be 'transcription' or 'synthesis', not {task!r}")
-    device = _get(body, "device", str, key, defaults["device"])
+    device = fields.get(body, "device", str, key, defaults["device"])
     if device not in DEVICES:
         raise RegistryError(f"{key}.device: must be one of {', '.join(DEVICES)}, not {device!r}")
-    compute_type = _get(body, "compute_type", str, key, "auto")
+    compute_type = fields.get(body, "compute_type", str, key, "auto")
     if compute_type not in COMPUTE_TYPES:
         raise RegistryError(f"{key}.compute_type: must be one of {', '.join(COMPUTE_TYPES)}")
     source = None
@@ -259,27 +258,27 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
         source = _parse_source(body.get("source"), f"{key}.source", base_dir)
     elif "source" in body:
         raise RegistryError(f"{key}.source: synthesis models take their weights from [voices]")
-    aliases = _get(body, "aliases", list, key, [])
+    aliases = fields.get(body, "aliases", list, key, [])
     if not all(isinstance(a, str) and a for a in aliases):
         raise RegistryError(f"{key}.aliases: must be a list of non-empty strings")
     # 0 means "pick for the device" and is settled when the model loads.
-    concurrency = _get(body, "concurrency", int, key, defaults["concurrency"])
+    concurrency = fields.get(body, "concurrency", int, key, defaults["concurrency"])
     limits = Limits(
         concurrency=concurrency,
-        max_queue=_get(body, "max_queue", int, key, defaults["max_queue"]),
-        timeout_s=float(_get(body, "timeout_s", (int, float), key, defaults["timeout_s"])),
+        max_queue=fields.get(body, "max_queue", int, key, defaults["max_queue"]),
+        timeout_s=float(fields.get(body, "timeout_s", (int, float), key, defaults["timeout_s"])),
     )
     if limits.concurrency < 0 or limits.max_queue < 0 or limits.timeout_s <= 0:
         raise RegistryError(f"{key}: concurrency and max_queue must be >= 0 and timeout_s > 0")
-    beam_size = _get(body, "beam_size", int, key, 5)
+    beam_size = fields.get(body, "beam_size", int, key, 5)
     if beam_size < 1:
         raise RegistryError(f"{key}.beam_size: must be at least 1")
     decoding = Decoding(
-        batch_size=_get(body, "batch_size", int, key, 0),
-        batch_wait_ms=float(_get(body, "batch_wait_ms", (int, float), key, 5.0)),
-        num_workers=_get(body, "num_workers", int, key, 0),
-        cpu_threads=_get(body, "cpu_threads", int, key, 0),
-        long_audio=_get(body, "long_audio", str, key, "batched"),
+        batch_size=fields.get(body, "batch_size", int, key, 0),
+        batch_wait_ms=float(fields.get(body, "batch_wait_ms", (int, float), key, 5.0)),
+        num_workers=fields.get(body, "num_workers", int, key, 0),
+        cpu_threads=fields.get(body, "cpu_threads", int, key, 0),
+        long_audio=fields.get(body, "long_audio", str, key, "batched"),
     )
     if decoding.long_audio not in ("batched", "sequential"):
         raise RegistryError(f"{key}.long_audio: must be 'batched' or 'sequential'")
@@ -288,13 +287,13 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     return ModelEntry(
         slug=slug,
         task=task,
-        description=_get(body, "description", str, key, ""),
+        description=fields.get(body, "description", str, key, ""),
         aliases=tuple(aliases),
         source=source,
         device=device,
         compute_type=compute_type,
-        preload=_get(body, "preload", bool, key, False),
-        idle_unload_s=float(_get(body, "idle_unload_s", (int, float), key, defaults["idle_unload_s"])),
+        preload=fields.get(body, "preload", bool, key, False),
+        idle_unload_s=float(fields.get(body, "idle_unload_s", (int, float), key, defaults["idle_unload_s"])),
         limits=limits,
         beam_size=beam_size,
         decoding=decoding,
@@ -305,21 +304,21 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
 def _parse_source(raw: Any, key: str, base_dir: Path) -> Source:
     if raw is None:
         raise RegistryError(f"{key}: missing (give path, files or hub)")
-    body = _as_table(raw, key)
-    _only_keys(body, key, {"path", "files", "sha256", "hub", "revision", "hub_files"})
+    body = fields.as_table(raw, key)
+    fields.only_keys(body, key, {"path", "files", "sha256", "hub", "revision", "hub_files"})
     kinds = [k for k in ("path", "files", "hub") if k in body]
     if len(kinds) != 1:
         raise RegistryError(f"{key}: give exactly one of path, files or hub")
-    sha256 = {str(k): str(v).lower() for k, v in _get(body, "sha256", dict, key, {}).items()}
+    sha256 = {str(k): str(v).lower() for k, v in fields.get(body, "sha256", dict, key, {}).items()}
     for name, digest in sha256.items():
         if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
             raise RegistryError(f"{key}.sha256.{name}: not a sha256 hex digest")
     if "path" in body:
-        path = Path(_get(body, "path", str, key)).expanduser()
+        path = Path(fields.get(body, "path", str, key)).expanduser()
         return Source(path=path if path.is_absolute() else base_dir / path, sha256=sha256)
     if "files" in body:
         files: dict[str, tuple[str, ...]] = {}
-        for name, pieces in _get(body, "files", dict, key).items():
+        for name, pieces in fields.get(body, "files", dict, key).items():
             pieces = [pieces] if isinstance(pieces, str) else pieces
             if not pieces or not all(isinstance(p, str) and ":" in p for p in pieces):
                 raise RegistryError(f"{key}.files.{name}: expected 'package:path' or a list of them")
@@ -328,69 +327,17 @@ def _parse_source(raw: Any, key: str, base_dir: Path) -> Source:
         if missing:
             raise RegistryError(f"{key}.sha256.{missing[0]}: packaged files must be pinned by sha256")
         return Source(files=files, sha256=sha256)
-    hub_files = _get(body, "hub_files", list, key, [])
+    hub_files = fields.get(body, "hub_files", list, key, [])
     return Source(
-        hub=_get(body, "hub", str, key),
-        revision=_get(body, "revision", str, key, None),
+        hub=fields.get(body, "hub", str, key),
+        revision=fields.get(body, "revision", str, key, None),
         hub_files=tuple(str(f) for f in hub_files),
         sha256=sha256,
     )
 
 
-_MISSING = object()
-
-
-def _get(body: Mapping[str, Any], name: str, kind: Any, key: str, default: Any = _MISSING) -> Any:
-    if name not in body:
-        if default is _MISSING:
-            raise RegistryError(f"{key}.{name}: required")
-        return default
-    value = body[name]
-    # bool is an int in Python; a `true` where a number belongs is a mistake.
-    if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise RegistryError(f"{key}.{name}: expected {_kind_name(kind)}, got {type(value).__name__}")
-    return value
-
-
 def _engine(body: Mapping[str, Any], key: str, default: str) -> str:
-    engine = _get(body, "engine", str, key, default)
+    engine = fields.get(body, "engine", str, key, default)
     if engine != default and not engine.replace("_", "").replace("-", "").isalnum():
         raise RegistryError(f"{key}.engine: an engine's name is letters, digits, - and _, not {engine!r}")
     return str(engine)
-
-
-def _positive(body: Mapping[str, Any], name: str, key: str) -> float | None:
-    value = _get(body, name, (int, float), key, None)
-    if value is not None and value <= 0:
-        raise RegistryError(f"{key}.{name}: must be positive")
-    return None if value is None else float(value)
-
-
-def _kind_name(kind: Any) -> str:
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    names = {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        list: "a list",
-        dict: "a table",
-    }
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
-
-
-def _table(raw: Mapping[str, Any], name: str, key: str) -> Mapping[str, Any]:
-    return _as_table(raw.get(name, {}), key)
-
-
-def _as_table(value: Any, key: str) -> Mapping[str, Any]:
-    if not isinstance(value, dict):
-        raise RegistryError(f"{key}: expected a table")
-    return value
-
-
-def _only_keys(body: Mapping[str, Any], key: str, allowed: set[str]) -> None:
-    for name in body:
-        if name not in allowed:
-            where = f"{key}.{name}" if key else name
-            raise RegistryError(f"{where}: unknown key (expected one of {', '.join(sorted(allowed))})")
