@@ -29,7 +29,7 @@ def rendered(overlay: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (it renders the kustomize overlays)")
-@pytest.mark.parametrize("overlay", ["cpu", "gpu"])
+@pytest.mark.parametrize("overlay", ["cpu", "gpu", "cpu-postgres"])
 def test_the_overlays_render_and_validate(overlay: str) -> None:
     documents = rendered(overlay)
     kinds = {doc["kind"] for doc in documents}
@@ -49,6 +49,31 @@ def test_the_overlays_render_and_validate(overlay: str) -> None:
     assert metrics[0]["metric"]["name"] == "audio_queue_depth" and metrics[1]["name"] == "cpu"
     gpus = server["resources"]["limits"].get("nvidia.com/gpu")
     assert (gpus == 1) == (overlay == "gpu")
+
+
+def _server(documents: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = next(d for d in documents if d["kind"] == "Deployment")
+    return deployment["spec"]["template"]["spec"]["containers"][0]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (it renders the kustomize overlays)")
+def test_the_postgres_component_sets_only_the_jobs_database_url_from_its_secret() -> None:
+    with_postgres, without = rendered("cpu-postgres"), rendered("cpu")
+    env = {e["name"]: e for e in _server(with_postgres)["env"]}
+    ref = {"name": "audio-jobs-db", "key": "url"}  # required: no quiet fallback to per-replica SQLite
+    assert env["AUDIO_JOBS_DATABASE_URL"]["valueFrom"] == {"secretKeyRef": ref}
+    for overlay, documents in (("cpu", without), ("gpu", rendered("gpu"))):
+        assert "AUDIO_JOBS_DATABASE_URL" not in {e["name"] for e in _server(documents)["env"]}, overlay
+    # Nothing else changes: without that one variable, the render is the cpu overlay's.
+    _server(with_postgres)["env"].remove(env["AUDIO_JOBS_DATABASE_URL"])
+    assert with_postgres == without
+    # The example Secret is a valid manifest of the very Secret and key the component reads.
+    example = yaml.safe_load(
+        (DEPLOY / "kubernetes" / "components" / "postgres-jobs" / "secret.example.yaml").read_text()
+    )
+    kubernetes_validate.validate(example, kubernetes_validate.latest_version(), strict=True)
+    assert example["kind"] == "Secret" and example["metadata"]["name"] == ref["name"]
+    assert example["stringData"][ref["key"]].startswith("postgresql://")
 
 
 def _instructions(dockerfile: str) -> dict[str, list[str]]:
