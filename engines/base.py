@@ -70,6 +70,9 @@ class TranscriptionOptions:
     condition_on_previous_text: bool = False
     """Decode in order, each window prompted with the text before it (Whisper's sequential mode),
     instead of in batches of independent chunks."""
+    background: bool = False
+    """Work no one is waiting on (a job's next window): an engine that queues work serves every
+    other request's first."""
 
 
 @dataclass(frozen=True)

@@ -116,3 +116,34 @@ def test_retry_after_comes_from_the_measured_service_time() -> None:
         running.release()
 
     asyncio.run(scenario())
+
+
+def test_background_work_waits_behind_every_request_and_leaves_a_slot_free() -> None:
+    async def scenario() -> None:
+        admission = Admission("m", concurrency=2, max_queue=4, timeout_s=5)
+        job = await admission.acquire_background()
+        # A second background holder would take the last slot: it waits, and a request does not.
+        second_job = asyncio.create_task(admission.acquire_background())
+        await asyncio.sleep(0)
+        assert not second_job.done()
+        request = await asyncio.wait_for(admission.acquire(), 1)
+        waiting = asyncio.create_task(admission.acquire())
+        await asyncio.sleep(0)
+        # The job's slot comes free: the waiting request takes it, not the waiting job.
+        job.release()
+        taken = await asyncio.wait_for(waiting, 1)
+        assert not second_job.done()
+        request.release()
+        taken.release()
+        (await asyncio.wait_for(second_job, 1)).release()
+        # A job that stops waiting leaves nothing held.
+        held = [await admission.acquire(), await admission.acquire()]
+        gone = asyncio.create_task(admission.acquire_background())
+        await asyncio.sleep(0)
+        gone.cancel()
+        for ticket in held:
+            ticket.release()
+        await asyncio.sleep(0)
+        assert admission.active == 0 and admission.background_active == 0
+
+    asyncio.run(scenario())

@@ -375,3 +375,30 @@ def test_noise_that_vad_lets_through_gives_nothing_quickly(
     assert run(shared, audio, language="en") == ("", [])
     # Quickly: one decoding per chunk, not six temperatures of a loop running to the token limit.
     assert shared.batcher.batches == len(chunks_of([(0.0, len(audio) / WHISPER_RATE)]))
+
+
+def test_a_jobs_chunks_are_taken_after_every_requests_and_fill_its_batch() -> None:
+    from engines.whisper.batching import Batcher
+
+    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+    batcher = Batcher(model=None, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
+
+    def chunk(background: bool) -> Chunk:
+        return Chunk(
+            features=np.zeros((80, 3000), np.float32),
+            duration=30.0,
+            key=key,
+            temperatures=(0.0,),
+            background=background,
+        )
+
+    job = [chunk(True) for _ in range(4)]
+    request = [chunk(False), chunk(False)]
+    with batcher._ready:
+        for c in [*job, *request]:
+            c.detected.set()
+            batcher._queue.append(c)
+        batcher._running = 1
+    first = batcher._take()
+    assert first[:2] == request and first[2] is job[0]
+    assert batcher._take() == job[1:]

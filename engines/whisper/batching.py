@@ -83,6 +83,9 @@ class Chunk:
     """The first chunk of the same request, whose language this one takes once it is found."""
     abandoned: bool = False
     """Its request is gone: drop it, even between temperatures."""
+    background: bool = False
+    """No one waits on it (a job's window): it is taken only when no other chunk waits, and it fills
+    the rest of a batch."""
 
     def abandon(self) -> None:
         self.abandoned = True
@@ -171,8 +174,9 @@ class Batcher:
                         self._running -= 1
                         return []
                     continue
-                first = self._queue[0]
+                first = next((c for c in self._queue if not c.background), self._queue[0])
                 group = [c for c in self._queue if c.decoding == first.decoding]
+                group.sort(key=lambda c: c.background)  # stable: arrival order within each kind
                 left = first.queued_at + self.wait_s - time.monotonic()
                 if len(group) < self.batch_size and left > 0:
                     self._ready.wait(timeout=left)

@@ -115,6 +115,7 @@ class WhisperTranscriber:
                     key=key,
                     temperatures=temperatures,
                     follows=leader or (made[0][1] if made else None),
+                    background=options.background,
                 )
                 made.append((pieces, chunk))
             self.batcher.submit(*(chunk for _, chunk in made))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,7 +21,12 @@ def synthesis_concurrency(device: str, cpu_count: int) -> int:
 
 
 class Admission:
-    """At most `concurrency` requests run; `max_queue` more may wait; the rest get 429 at once."""
+    """At most `concurrency` requests run; `max_queue` more may wait; the rest get 429 at once.
+
+    Background work (a job's windows) waits in a queue of its own, with no time limit: it gets a slot
+    only when no request waits, and it never holds the last free one, so that a request that comes
+    in finds a slot at once (where the model takes more than one at a time).
+    """
 
     def __init__(self, name: str, concurrency: int, max_queue: int, timeout_s: float) -> None:
         self.name = name
@@ -28,7 +34,10 @@ class Admission:
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self.active = 0
+        self.background_limit = max(1, self.concurrency - 1)
+        self.background_active = 0
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._background: deque[asyncio.Future[None]] = deque()
         self._service_seconds: float | None = None
         """Average time a request holds a slot (moving average); None until one has finished."""
         self.on_wait: Callable[[str, float], None] | None = None
@@ -64,7 +73,7 @@ class Admission:
         except (TimeoutError, asyncio.CancelledError) as exc:
             if future.done() and not future.cancelled():
                 # The slot was handed over just as we gave up: pass it on.
-                self._release()
+                self._release(background=False)
             else:
                 future.cancel()
                 self._waiting.remove(future)
@@ -80,23 +89,56 @@ class Admission:
         if task is not None and task.cancelling():
             # Python 3.11's wait_for returns a result that comes in together with its cancel: a
             # caller on its way out (its client hung up) must not walk off with the slot.
-            self._release()
+            self._release(background=False)
             raise asyncio.CancelledError
         return self._ticket(started)
 
-    def _ticket(self, started: float) -> Ticket:
-        waited = time.monotonic() - started
-        if self.on_wait is not None:
-            self.on_wait(self.name, waited)
-        return Ticket(self, asyncio.get_running_loop(), waited)
+    async def acquire_background(self) -> Ticket:
+        """A slot for work no one waits on, behind every request; cancel the caller to stop waiting."""
+        started = time.monotonic()
+        if not self._waiting and not self._background and self._background_fits():
+            self.active += 1
+            self.background_active += 1
+            return self._ticket(started, background=True)
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._background.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self._release(background=True)
+            else:
+                future.cancel()
+                with contextlib.suppress(ValueError):
+                    self._background.remove(future)
+            raise
+        return self._ticket(started, background=True)
 
-    def _release(self) -> None:
-        while self._waiting:
+    def _background_fits(self) -> bool:
+        return self.active < self.concurrency and self.background_active < self.background_limit
+
+    def _ticket(self, started: float, background: bool = False) -> Ticket:
+        waited = time.monotonic() - started
+        if self.on_wait is not None and not background:
+            self.on_wait(self.name, waited)
+        return Ticket(self, asyncio.get_running_loop(), waited, background)
+
+    def _release(self, background: bool) -> None:
+        """A slot comes free: the next request takes it, or else background work that fits."""
+        self.active -= 1
+        if background:
+            self.background_active -= 1
+        while self._waiting and self.active < self.concurrency:
             future = self._waiting.popleft()
             if not future.done():
                 future.set_result(None)
-                return
-        self.active -= 1
+                self.active += 1
+        while self._background and self._background_fits():
+            future = self._background.popleft()
+            if not future.done():
+                future.set_result(None)
+                self.active += 1
+                self.background_active += 1
 
     def _record_service(self, seconds: float) -> None:
         previous = self._service_seconds
@@ -113,8 +155,11 @@ class Admission:
 class Ticket:
     """A held slot; `release` may be called from any thread, and only its first call counts."""
 
-    def __init__(self, admission: Admission, loop: asyncio.AbstractEventLoop, waited: float = 0.0) -> None:
+    def __init__(
+        self, admission: Admission, loop: asyncio.AbstractEventLoop, waited: float = 0.0, background: bool = False
+    ) -> None:
         self.waited = waited
+        self.background = background
         """Seconds spent in the queue before this slot was granted."""
         self._admission = admission
         self._loop = loop
@@ -128,8 +173,9 @@ class Ticket:
         elapsed = time.monotonic() - self._started
 
         def give_back() -> None:
-            self._admission._record_service(elapsed)
-            self._admission._release()
+            if not self.background:
+                self._admission._record_service(elapsed)
+            self._admission._release(self.background)
 
         try:
             running = asyncio.get_running_loop()

@@ -75,12 +75,16 @@ class Models:
         except Exception as exc:  # onnxruntime's load errors derive from Exception alone
             raise ApiError(503, "model_unavailable", f"{entry.slug} could not be loaded: {exc}", "model") from exc
 
-    async def admit(self, entry: ModelEntry, cancel: Cancellation) -> Ticket:
-        """A slot, waited for no longer than the request's deadline allows."""
+    async def admit(self, entry: ModelEntry, cancel: Cancellation, background: bool = False) -> Ticket:
+        """A slot, waited for no longer than the model's `timeout_s` and the request's deadline allow;
+        background work waits behind every request, for as long as it takes."""
         cancel.check()
+        admission = self.admissions[entry.slug]
         # Waiting in the queue ends when a slot comes up or when the client hangs up, whichever is
         # first: a client that left gives its place to the next one at once.
-        acquiring = asyncio.ensure_future(self.admissions[entry.slug].acquire(timeout_s=cancel.remaining))
+        acquiring = asyncio.ensure_future(
+            admission.acquire_background() if background else admission.acquire(timeout_s=cancel.remaining)
+        )
         leaving = asyncio.ensure_future(cancel.left.wait())
         await asyncio.wait({acquiring, leaving}, return_when=asyncio.FIRST_COMPLETED)
         leaving.cancel()
