@@ -29,6 +29,9 @@ class Cancellation:
     """Seen by worker threads between steps."""
     left: asyncio.Event = field(default_factory=asyncio.Event)
     """Awaited on the event loop: a request waiting in a queue leaves it as soon as this is set."""
+    budget_end: float = math.inf
+    """When the work, once it has its slot, must be done; past it `over_budget` is raised."""
+    over_budget: ApiError | None = None
 
     def leave(self) -> None:
         """The client hung up (call on the event loop)."""
@@ -38,6 +41,11 @@ class Cancellation:
     def limit(self, seconds: float) -> None:
         self.deadline = min(self.deadline, self.started + seconds)
 
+    def budget(self, started: float, seconds: float, error: ApiError) -> None:
+        """The work that began at `started` (monotonic) may take `seconds`; then it stops with `error`."""
+        self.budget_end = started + seconds
+        self.over_budget = error
+
     @property
     def remaining(self) -> float:
         return self.deadline - time.monotonic()
@@ -45,5 +53,8 @@ class Cancellation:
     def check(self) -> None:
         if self.event.is_set():
             raise ClientGone
-        if time.monotonic() > self.deadline:
+        now = time.monotonic()
+        if now > self.deadline:
             raise ApiError(503, "timeout", "The request ran past the server's time limit", headers={"Retry-After": "5"})
+        if now > self.budget_end and self.over_budget is not None:
+            raise self.over_budget

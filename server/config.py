@@ -63,6 +63,24 @@ class Settings:
     mp3_kbps: int = 64
     opus_kbps: int = 32
     aac_kbps: int = 64
+    work_base_s: float = 60.0
+    work_per_audio_s: float = 1.0
+    """A transcription request's work, once it has its slot, may take `work_base_s` plus this many
+    seconds per second of its audio (a model's `timeout_s` bounds only the wait for the slot)."""
+    jobs_database_url: str | None = None
+    """postgresql://… shared by every replica; None: SQLite in the cache directory."""
+    jobs_retention_h: float = 168.0
+    """Finished jobs are deleted, with their audio, this long after they finish."""
+    max_job_upload_bytes: int = 2048 * 1024 * 1024
+    max_job_audio_seconds: float = 24 * 3600
+    jobs_window_s: float = 60.0
+    """A job is transcribed (and stored) this much audio at a time."""
+    jobs_lease_s: float = 30.0
+    """A running job's claim lasts this long unless its worker renews it; then another takes it up."""
+    jobs_workers: int = 1
+    """Jobs this replica runs at once (0: it takes submissions but runs none)."""
+    page_job_seconds: float = 600.0
+    """The page sends recordings longer than this as jobs."""
 
     @property
     def overlay_dirs(self) -> tuple[Path, Path]:
@@ -115,7 +133,28 @@ class Settings:
             mp3_kbps=read.integer("AUDIO_MP3_KBPS", d.mp3_kbps, minimum=8),
             opus_kbps=read.integer("AUDIO_OPUS_KBPS", d.opus_kbps, minimum=6),
             aac_kbps=read.integer("AUDIO_AAC_KBPS", d.aac_kbps, minimum=16),
+            work_base_s=read.number("AUDIO_WORK_BASE_S", d.work_base_s, minimum=0),
+            work_per_audio_s=read.number("AUDIO_WORK_PER_AUDIO_SECOND", d.work_per_audio_s, minimum=0),
+            jobs_database_url=_database_url(env.get("AUDIO_JOBS_DATABASE_URL")),
+            jobs_retention_h=read.number("AUDIO_JOBS_RETENTION_H", d.jobs_retention_h, minimum=0),
+            max_job_upload_bytes=int(read.number("AUDIO_MAX_JOB_UPLOAD_MB", 2048, minimum=0.001) * 1024 * 1024),
+            max_job_audio_seconds=read.number("AUDIO_MAX_JOB_AUDIO_SECONDS", d.max_job_audio_seconds, minimum=1),
+            jobs_window_s=read.number("AUDIO_JOBS_WINDOW_S", d.jobs_window_s, minimum=5),
+            jobs_lease_s=read.number("AUDIO_JOBS_LEASE_S", d.jobs_lease_s, minimum=1),
+            jobs_workers=read.integer("AUDIO_JOBS_WORKERS", d.jobs_workers, minimum=0),
+            page_job_seconds=read.number("AUDIO_PAGE_JOB_SECONDS", d.page_job_seconds, minimum=1),
         )
+
+
+def _database_url(value: str | None) -> str | None:
+    if not value or not value.strip():
+        return None
+    value = value.strip()
+    if not re.match(r"(postgresql|postgres|postgresql\+psycopg|sqlite)://", value):
+        raise ConfigError(
+            "AUDIO_JOBS_DATABASE_URL: expected postgresql://USER:PASSWORD@HOST:PORT/DATABASE or sqlite:///PATH"
+        )
+    return value
 
 
 def _wyoming_uri(value: str | None) -> str | None:

@@ -54,7 +54,9 @@ def queue_of_one(document: dict[str, Any]) -> None:
 @pytest.fixture()
 def tight(fast_server_with: Callable[..., FastServer], tmp_path: Path) -> Iterator[FastServer]:
     """whisper-1 takes one request and queues one; tiny.en times out after 0.25 s and unloads after 0.2 s idle."""
-    running = fast_server_with(models_path=write_registry(tmp_path, queue_of_one))
+    running = fast_server_with(
+        models_path=write_registry(tmp_path, queue_of_one), work_base_s=0.25, work_per_audio_s=0.0
+    )
     yield running
     running.engines.gate.open()
 
@@ -195,7 +197,8 @@ def test_waiters_that_hang_up_leave_the_queue_at_once(
 
 
 def test_nothing_waits_forever(tight: FastServer) -> None:
-    # tiny.en allows 0.25 s per request here: one request is held past it, one waits behind it past it.
+    # tiny.en waits 0.25 s for a slot here, and its work may take 0.25 s (plus nothing per audio second):
+    # one request is held past its work budget, one waits behind it past the wait.
     gate = tight.engines.gate
     gate.close()
     with ThreadPoolExecutor(1) as pool:
@@ -203,11 +206,34 @@ def test_nothing_waits_forever(tight: FastServer) -> None:
         gate.wait_for_waiting(1)
         waiting = post(tight, model="tiny.en")
         gate.open()
-        for response in (waiting, held.result()):
-            assert response.status_code == 503, response.text
-            assert response.json()["error"]["code"] == "timeout"
-            assert int(response.headers["Retry-After"]) >= 1
+        # Waiting for a slot is worth retrying, and says when.
+        assert waiting.status_code == 503, waiting.text
+        assert waiting.json()["error"]["code"] == "timeout"
+        assert int(waiting.headers["Retry-After"]) >= 1
+        # Work past its budget would run past it again: no Retry-After, and the way out is named.
+        over = held.result()
+        assert over.status_code == 503, over.text
+        error = over.json()["error"]
+        assert error["code"] == "work_timeout"
+        assert "/v1/inference/audio/jobs" in error["message"]
+        assert "retry-after" not in over.headers
+        assert over.headers["x-should-retry"] == "false"
     wait_for(lambda: gauges(tight, "local/whisper-tiny.en") == (0, 0), 10)
+
+
+def test_a_short_wait_limit_does_not_cut_off_work_within_its_budget(
+    fast_server_with: Callable[..., FastServer], tmp_path: Path
+) -> None:
+    # timeout_s bounds the wait for a slot; work that runs longer than it, but within its budget, finishes.
+    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(timeout_s=0.2)))
+    gate = running.engines.gate
+    gate.close()
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(post, running)
+        gate.wait_for_waiting(1)
+        time.sleep(0.5)
+        gate.open()
+        assert slow.result().status_code == 200, slow.result().text
 
 
 def test_idle_model_unloads_and_reloads(tight: FastServer) -> None:
@@ -329,7 +355,7 @@ def test_hanging_up_stops_the_synthesis(fast_client: httpx.Client, fast: FastSer
 def test_error_after_the_stream_started_is_an_sse_event(
     fast_server_with: Callable[..., FastServer], tmp_path: Path
 ) -> None:
-    running = fast_server_with(models_path=write_registry(tmp_path, whisper_limits(timeout_s=0.5)))
+    running = fast_server_with(work_base_s=0.5, work_per_audio_s=0.0)
     gate = running.engines.gate
     gate.close()
     gate.allow(1)
@@ -341,7 +367,7 @@ def test_error_after_the_stream_started_is_an_sse_event(
             first = json.loads(next(line for line in lines if line.startswith("data: "))[6:])
             assert first["type"] == "transcript.text.delta"
             gate.wait_for_waiting(1)
-            time.sleep(0.6)  # the request's own 0.5 s limit passing is what this test is about
+            time.sleep(0.6)  # the request's own 0.5 s budget passing is what this test is about
             gate.open()
             events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
-    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "timeout"
+    assert events[-1]["type"] == "error" and events[-1]["error"]["code"] == "work_timeout"

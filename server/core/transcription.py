@@ -50,22 +50,29 @@ class Transcription:
     async def stream(self, request: TranscribeRequest, cancel: Cancellation) -> TranscriptStream:
         """Decode and start transcribing; errors in the audio surface here, before any response starts.
 
-        Segments then come from one worker thread that checks `cancel` between them, so a
-        client that hangs up (or a request past its deadline) stops at the next segment.
+        The model's `timeout_s` bounds the wait for a slot; the work then has a budget that grows
+        with the audio's length (see `budget_s`). Segments come from one worker thread that checks
+        `cancel` between them, so a client that hangs up (or work past its budget) stops at the
+        next segment. Background work (a job's window) waits behind every request and has no budget.
         """
         models = self.models
         entry = models.model(request.model, "transcription")
-        cancel.limit(entry.limits.timeout_s)
         transcriber = await self._transcriber_for(entry, request.options)
-        ticket = await models.admit(entry, cancel)
+        background = request.options.background
+        ticket = await models.admit(entry, cancel, background)
+        granted = time.monotonic()
         started = time.perf_counter()
         steps = [step for step in self.steps if step.wants(request)]
         record = requestlog.current()
 
         def start() -> tuple[np.ndarray, TranscriptInfo, Iterator[Segment]]:
             audio = self._audio(request)
+            seconds = len(audio) / WHISPER_RATE
             if record is not None:
-                record.audio_seconds = round(len(audio) / WHISPER_RATE, 3)
+                record.audio_seconds = round(seconds, 3)
+            if not background:
+                budget = self.budget_s(seconds)
+                cancel.budget(granted, budget, _over_budget(seconds, budget))
             cancel.check()
             with models.loader.in_use(transcriber):
                 info, segments = transcriber.stream(audio, request.options)
@@ -90,6 +97,19 @@ class Transcription:
             models.metrics.processed(entry.slug, "transcription", info.duration, time.perf_counter() - started)
 
         return TranscriptStream(info=info, segments=iterate_in_thread(items, ticket.release, self._threads))
+
+    def budget_s(self, audio_seconds: float) -> float:
+        """How long a request's work may take once it has its slot: a base, and time in proportion to
+        its audio (settings `work_base_s`, `work_per_audio_s`)."""
+        settings = self.models.settings
+        return settings.work_base_s + settings.work_per_audio_s * audio_seconds
+
+    async def check(self, request: TranscribeRequest) -> ModelEntry:
+        """The model a request names, loaded, and its options checked against it: what a job checks
+        when it is submitted, before its audio is stored."""
+        entry = self.models.model(request.model, "transcription")
+        await self._transcriber_for(entry, request.options)
+        return entry
 
     async def _transcriber_for(self, entry: ModelEntry, options: TranscriptionOptions) -> Transcriber:
         language = options.language
@@ -122,6 +142,22 @@ class Transcription:
             ) from exc
         except AudioTooLong as exc:
             raise bad_request("audio_too_long", f"The {exc}", "file") from exc
+
+
+JOBS_ROUTE = "POST /v1/inference/audio/jobs"
+
+
+def _over_budget(audio_seconds: float, budget_s: float) -> ApiError:
+    """Retrying cannot help work that takes longer than its budget: no Retry-After, and the OpenAI
+    clients' own retries are told not to (`x-should-retry`)."""
+    return ApiError(
+        503,
+        "work_timeout",
+        f"Transcribing {audio_seconds:.0f} s of audio ran past its budget of {budget_s:.0f} s on this server; "
+        f"retrying will not help. Submit long recordings as a job ({JOBS_ROUTE}), which has no time limit "
+        "and reports its progress",
+        headers={"x-should-retry": "false"},
+    )
 
 
 @contextlib.contextmanager
