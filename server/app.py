@@ -25,6 +25,10 @@ from server.cancel import ClientGone
 from server.config import Settings
 from server.core import Core
 from server.errors import ApiError
+from server.jobs import Jobs
+from server.jobs import routes as job_routes
+from server.jobs.runner import JobRunner
+from server.jobs.store import JobStore, database_url, redacted
 from server.management import Management
 from server.metrics import Metrics, RequestMetrics
 from server.requestlog import RequestLog
@@ -62,11 +66,22 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
         tasks = [asyncio.create_task(_unload_idle(loader, min(idle_limits) / 2))] if idle_limits else []
         listener = _listener(app.state.core) if settings.wyoming_uri else None
         tasks.append(asyncio.create_task(_start(app.state.core, app.state.readiness, settings.preload, listener)))
+        url = database_url(settings.jobs_database_url, settings.cache_dir)
+        store = await run_blocking(lambda: JobStore(url))
+        log.info("jobs are kept in %s", redacted(url))
+        app.state.jobs = Jobs(store, JobRunner(app.state.core, store))
+        # The runner hands its running jobs back when it is cancelled, so it is awaited at shutdown.
+        runner = asyncio.create_task(app.state.jobs.runner.run()) if settings.jobs_workers else None
         try:
             yield
         finally:
             for task in tasks:
                 task.cancel()
+            if runner is not None:
+                runner.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await runner
+            await run_blocking(store.close)
             if listener is not None:
                 await listener.stop()
 
@@ -76,6 +91,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
             Route("/ready", ready, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
             *native.routes,
+            *job_routes.routes,
             *openai_api.routes,
             *pages.routes(),
         ],

@@ -35,7 +35,8 @@ class BearerAuth:
         ):
             await self.app(scope, receive, send)
             return
-        if not self._valid(_bearer(scope)):
+        presented = _bearer(scope)
+        if not self._valid(presented):
             error = ApiError(
                 401,
                 "invalid_api_key",
@@ -44,6 +45,7 @@ class BearerAuth:
             )
             await error_response(scope["path"], error)(scope, receive, send)
             return
+        _identify(scope, presented)
         await self.app(scope, receive, send)
 
     async def _socket(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -57,6 +59,7 @@ class BearerAuth:
         keys = [p[len(KEY_SUBPROTOCOL) :].encode() for p in offered if p.startswith(KEY_SUBPROTOCOL)]
         presented = _bearer(scope) or (keys[0] if keys else None)
         if self._valid(presented):
+            _identify(scope, presented)
             await self.app(scope, receive, send)
             return
         await receive()  # the upgrade's `websocket.connect` comes before any answer to it
@@ -73,6 +76,12 @@ class BearerAuth:
         for key in self.digests:
             matched |= hmac.compare_digest(digest, key)
         return matched and presented is not None
+
+
+def _identify(scope: Scope, key: bytes | None) -> None:
+    """Which key made the request, for what belongs to a key (its jobs): a digest, never the key."""
+    if key is not None:
+        scope.setdefault("state", {})["api_key_id"] = hashlib.sha256(b"audio-server key:" + key).hexdigest()[:32]
 
 
 def _bearer(scope: Scope) -> bytes | None:

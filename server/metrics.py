@@ -62,6 +62,13 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.jobs_running = Gauge("audio_jobs_running", "Transcription jobs this replica is running", registry=r)
+        self.jobs_audio_seconds = Counter(
+            "audio_jobs_audio_seconds", "Seconds of job audio this replica transcribed", registry=r
+        )
+        self.jobs_finished = Counter(
+            "audio_jobs_finished", "Jobs this replica finished, by how they ended", ["state"], registry=r
+        )
         self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
         # Apart from the requests: a socket's status is its handshake's, and it lasts minutes, not seconds.
         self.websocket_sessions = Counter(

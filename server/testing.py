@@ -108,7 +108,13 @@ def start_server(
         process = subprocess.Popen(
             command,
             cwd=ROOT,
-            env={**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})},
+            # Jobs go to a database of the test's own, never the user's.
+            env={
+                **os.environ,
+                "HF_HUB_OFFLINE": "1",
+                "AUDIO_JOBS_DATABASE_URL": f"sqlite:///{workdir / 'jobs.sqlite3'}",
+                **(env or {}),
+            },
             stdout=out,
             stderr=subprocess.STDOUT,
         )
