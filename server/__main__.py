@@ -1,4 +1,4 @@
-"""Command line: `python -m server [serve|check|verify|models ...|download NAME]`."""
+"""Command line: `python -m server [serve|check|verify|models ...|jobs ...|download NAME]`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from engines.models.registry_files import load_registry
 from engines.models.sources import ModelSourceError, materialize
 from server import models_cli
 from server.config import ConfigError, Settings
+from server.jobs import cli as jobs_cli
 
 
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     fetch = sub.add_parser("download", help="the same as `models pull NAME`")
     fetch.add_argument("name", help="a Whisper size, a hub repository, or a Piper voice name")
     models_cli.add_parser(sub)
+    jobs_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
         # `python -m server` alone serves, with the serve command's own defaults.
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             return models_cli.run(argparse.Namespace(verb="pull", names=[args.name]), settings)
         if args.command == "models":
             return models_cli.run(args, settings)
+        if args.command == "jobs":
+            return jobs_cli.run(args, settings)
         if args.wyoming or args.zeroconf:
             env = {**(env if env is not None else os.environ)}
             if args.wyoming:

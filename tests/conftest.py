@@ -74,8 +74,8 @@ def metric(client: httpx.Client, name: str, **labels: str) -> float:
     """The sum of a metric's samples whose labels include `labels`."""
     total = 0.0
     for line in client.get("/metrics").text.splitlines():
-        match = re.match(rf"^{name}\{{(.*)\}} (\S+)$", line)
-        if match and all(f'{k}="{v}"' in match.group(1) for k, v in labels.items()):
+        match = re.match(rf"^{name}(?:\{{(.*)\}})? (\S+)$", line)
+        if match and all(f'{k}="{v}"' in (match.group(1) or "") for k, v in labels.items()):
             total += float(match.group(2))
     return total
 
