@@ -7,6 +7,7 @@ from typing import Any
 from engines.audio.encode import FORMATS
 from engines.models.registry import Registry
 from server.config import Settings
+from server.jobs.routes import MAX_PAGE, PREFIX
 from server.openapi_schemas import schemas
 from server.render import TRANSCRIPT_FORMATS
 
@@ -20,7 +21,10 @@ ERRORS = {
     413: "Upload or body over the limit",
     415: "The file is not audio this server can decode",
     429: "The model's queue is full; retry after `Retry-After` seconds",
-    503: "Timed out, or the model could not be loaded; retry after `Retry-After` seconds",
+    503: "No slot in time, too many uploads at once, or the model could not be loaded: retry after `Retry-After` "
+    "seconds. A transcription whose work ran past its budget (`work_timeout`: AUDIO_WORK_BASE_S + "
+    "AUDIO_WORK_PER_AUDIO_SECOND per second of audio) has no `Retry-After` and `x-should-retry: false`: "
+    f"retrying will not help; submit it as a job (`POST {PREFIX}`)",
 }
 SSE_EVENT = {
     "description": "One server-sent event; its data is a JSON object with a `type` "
@@ -30,6 +34,12 @@ SSE_EVENT = {
     "properties": {"data": {"type": "string", "contentMediaType": "application/json"}, "event": {"type": "string"}},
 }
 RETRY_AFTER = {"Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}}}
+SHOULD_RETRY = {
+    "x-should-retry": {
+        "description": "`false` when retrying cannot help (`work_timeout`)",
+        "schema": {"type": "string"},
+    }
+}
 
 
 def document(settings: Settings, registry: Registry) -> dict[str, Any]:
@@ -52,10 +62,15 @@ def document(settings: Settings, registry: Registry) -> dict[str, Any]:
         "security": [{"bearer": []}, {}],
         "tags": [
             {"name": "native", "description": "The native API"},
+            {
+                "name": "jobs",
+                "description": "Transcription jobs: recordings of hours, submitted once and transcribed in the "
+                "background, window by window, behind interactive requests",
+            },
             {"name": "openai", "description": "OpenAI-compatible routes"},
             {"name": "service", "description": "Health, readiness and metrics"},
         ],
-        "paths": {**native, **openai, **_service()},
+        "paths": {**native, **_jobs(settings, names["transcription"]), **openai, **_service()},
         "components": {
             "schemas": schemas(settings, names["synthesis"], voices),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
@@ -74,8 +89,10 @@ def _errors(envelope: str, *statuses: int) -> dict[str, Any]:
             "description": ERRORS[status],
             "content": {"application/json": {"schema": _ref(envelope)}},
         }
-        if status in (429, 503):
+        if status == 429:
             answer["headers"] = RETRY_AFTER
+        elif status == 503:
+            answer["headers"] = {**RETRY_AFTER, **SHOULD_RETRY}
         answers[str(status)] = answer
     return answers
 
@@ -380,6 +397,149 @@ def _paths(models: list[str]) -> tuple[dict[str, Any], dict[str, Any]]:
         },
     }
     return native, openai
+
+
+def _native(schema: dict[str, Any]) -> dict[str, Any]:
+    """The native envelope around `schema`, as JSON."""
+    return {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["status", "data"],
+                "properties": {"status": {"const": "ok"}, "data": schema},
+            }
+        }
+    }
+
+
+def _native_error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _ref("NativeError")}}}
+
+
+def _jobs(settings: Settings, models: list[str]) -> dict[str, Any]:
+    """The jobs routes: submit a recording, follow it, fetch its transcript, list, cancel and delete."""
+    form = _transcription_form("json", models)
+    fields = form["content"]["multipart/form-data"]["schema"]["properties"]
+    del fields["stream"]  # a job is followed by polling, not streamed
+    fields["response_format"]["description"] = "The result's default format; any other can be asked of it later"
+    job_path = [
+        {
+            "name": "job_id",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string"},
+            "examples": {"job": {"value": "job_5f0c2a9e41d7b3c86e0a1f27"}},
+        }
+    ]
+    not_found = {"404": _native_error("`job_not_found`: no such job, or it is another API key's, or it was deleted")}
+    upload_mb = settings.max_job_upload_bytes / (1024 * 1024)
+    deleted = {
+        "allOf": [_ref("Job"), {"type": "object", "required": ["deleted"], "properties": {"deleted": {"const": True}}}]
+    }
+    result = _transcript_answer(True)
+    del result["200"]["content"]["text/event-stream"]
+    result["200"]["description"] = (
+        "The transcript, in the format asked for (`text` and `json`: the envelope's text, duration and "
+        "language; `verbose_json`: with segments and words)"
+    )
+    return {
+        PREFIX: {
+            "post": {
+                "tags": ["jobs"],
+                "summary": "Submit a recording to be transcribed in the background",
+                "description": "The same fields as the transcription route, but no `stream`. The file and model are "
+                "checked now, as the transcription route checks them; the audio is then stored with the job, and "
+                "transcribed window by window, whichever replica takes it. Words are always timed, so every format "
+                f"can be asked of the result. At most {upload_mb:g} MB (AUDIO_MAX_JOB_UPLOAD_MB) and "
+                f"{settings.max_job_audio_seconds:g} s of audio (AUDIO_MAX_JOB_AUDIO_SECONDS).",
+                "operationId": "submitTranscriptionJob",
+                "requestBody": form,
+                "responses": {
+                    "202": {
+                        "description": "The job, queued",
+                        "headers": {
+                            "Location": {"description": "The job's URL", "schema": {"type": "string"}},
+                        },
+                        "content": _native(_ref("Job")),
+                    },
+                    **_errors("NativeError", 400, 401, 404, 408, 413, 415, 503),
+                },
+            },
+            "get": {
+                "tags": ["jobs"],
+                "summary": "Jobs, newest first, a page at a time",
+                "operationId": "listTranscriptionJobs",
+                "parameters": [
+                    {
+                        "name": "limit",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 20},
+                    },
+                    {
+                        "name": "after",
+                        "in": "query",
+                        "description": "The `next_after` of the previous page: the jobs older than this one",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "responses": {
+                    "200": {"description": "A page of jobs", "content": _native(_ref("JobList"))},
+                    **_errors("NativeError", 400, 401),
+                },
+            },
+        },
+        PREFIX + "/{job_id}": {
+            "parameters": job_path,
+            "get": {
+                "tags": ["jobs"],
+                "summary": "A job: its state and progress",
+                "operationId": "getTranscriptionJob",
+                "responses": {
+                    "200": {"description": "The job", "content": _native(_ref("Job"))},
+                    **_errors("NativeError", 401),
+                    **not_found,
+                },
+            },
+            "delete": {
+                "tags": ["jobs"],
+                "summary": "Cancel a job if it is queued or running, and delete it with its audio and transcript",
+                "operationId": "deleteTranscriptionJob",
+                "responses": {
+                    "200": {
+                        "description": "The job as it was, `cancelled` if it was queued or running",
+                        "content": _native(deleted),
+                    },
+                    **_errors("NativeError", 401),
+                    **not_found,
+                },
+            },
+        },
+        PREFIX + "/{job_id}/result": {
+            "parameters": job_path,
+            "get": {
+                "tags": ["jobs"],
+                "summary": "A finished job's transcript",
+                "operationId": "getTranscriptionJobResult",
+                "parameters": [
+                    {
+                        "name": "response_format",
+                        "in": "query",
+                        "description": "Default: the job's own `response_format`",
+                        "schema": {"type": "string", "enum": list(TRANSCRIPT_FORMATS)},
+                    }
+                ],
+                "responses": {
+                    **result,
+                    **_errors("NativeError", 400, 401),
+                    **not_found,
+                    "409": _native_error(
+                        "`job_not_finished`: the job is queued or running (the message says how far it is); "
+                        "`job_failed`: it failed, and has no result"
+                    ),
+                },
+            },
+        },
+    }
 
 
 def _service() -> dict[str, Any]:

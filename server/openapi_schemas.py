@@ -6,6 +6,8 @@ from typing import Any
 
 from engines.audio.encode import FORMATS
 from server.config import Settings
+from server.jobs.store import STATES
+from server.render import TRANSCRIPT_FORMATS
 
 
 def schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[str, Any]:
@@ -169,6 +171,7 @@ def schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[st
                 "speaker_id": {"type": ["integer", "null"]},
             },
         },
+        **_jobs(error_body),
         "Readiness": {
             "type": "object",
             "required": ["status"],
@@ -178,6 +181,81 @@ def schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[st
                 "preloaded": {"type": "boolean"},
                 "errors": {"type": "array", "items": {"type": "string"}},
                 "saturated": {"type": "array", "items": {"type": "string"}},
+            },
+        },
+    }
+
+
+def _jobs(error_body: dict[str, Any]) -> dict[str, Any]:
+    """A transcription job as the jobs routes show it, and a page of them."""
+    seconds = {"type": ["number", "null"], "description": "Unix time in seconds; null until then"}
+    return {
+        "Job": {
+            "type": "object",
+            "required": [
+                "id",
+                "object",
+                "state",
+                "model",
+                "filename",
+                "response_format",
+                "language",
+                "created_at",
+                "started_at",
+                "finished_at",
+                "progress",
+                "error",
+                "result_url",
+            ],
+            "properties": {
+                "id": {"type": "string", "examples": ["job_5f0c2a9e41d7b3c86e0a1f27"]},
+                "object": {"const": "transcription.job"},
+                "state": {
+                    "enum": list(STATES),
+                    "description": "queued, running, then succeeded or failed; cancelled only in the answer to DELETE",
+                },
+                "model": {"type": "string", "description": "The model's slug"},
+                "filename": {"type": ["string", "null"]},
+                "response_format": {
+                    "enum": list(TRANSCRIPT_FORMATS),
+                    "description": "The result's format when the result route is not asked for another",
+                },
+                "language": {
+                    "type": ["string", "null"],
+                    "description": "As given, or as detected in the first window; null until then",
+                },
+                "created_at": {"type": "number", "description": "Unix time in seconds"},
+                "started_at": seconds,
+                "finished_at": seconds,
+                "progress": {
+                    "type": "object",
+                    "required": ["audio_seconds_done", "audio_seconds_total", "fraction"],
+                    "properties": {
+                        "audio_seconds_done": {"type": "number", "minimum": 0},
+                        "audio_seconds_total": {
+                            "type": ["number", "null"],
+                            "description": "Null when the file does not declare its length",
+                        },
+                        "fraction": {"type": ["number", "null"], "minimum": 0, "maximum": 1},
+                    },
+                },
+                "error": {"anyOf": [{"type": "null"}, error_body], "description": "Why a failed job failed"},
+                "result_url": {
+                    "type": ["string", "null"],
+                    "description": "Where the transcript is, once the job has succeeded",
+                },
+            },
+        },
+        "JobList": {
+            "type": "object",
+            "required": ["jobs", "has_more", "next_after"],
+            "properties": {
+                "jobs": {"type": "array", "items": {"$ref": "#/components/schemas/Job"}},
+                "has_more": {"type": "boolean"},
+                "next_after": {
+                    "type": ["string", "null"],
+                    "description": "With more to come: the `after` of the next page",
+                },
             },
         },
     }

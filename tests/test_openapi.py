@@ -4,11 +4,17 @@ schemathesis; /docs renders it from files this server serves itself."""
 from __future__ import annotations
 
 import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 import schemathesis
-from fakes import FastServer
+from conftest import clip_path
+from fakes import LOOPBACK_TLS, FakeEngines, FastServer
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -16,10 +22,16 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from starlette.routing import Route
 
 from engines.models.registry_files import load_registry
+from server.app import create_app
 from server.config import PROJECT_ROOT, Settings
 from server.openapi import document
+from server.testing import wait_for
+
+PAGE_ROUTES = {"/", "/favicon.ico", "/openapi.json", "/docs"}
+JOBS = "/v1/inference/audio/jobs"
 
 
 def test_the_document_is_valid_openapi_3_1(fast_client: httpx.Client) -> None:
@@ -45,6 +57,86 @@ def test_the_limits_and_names_in_the_document_are_the_servers() -> None:
     assert {"nova", "en_US-joe-medium"} <= set(speech["properties"]["voice"]["anyOf"][0]["enum"])
 
 
+def test_every_route_of_the_api_is_documented() -> None:
+    """Each method of each HTTP route, the page's own files aside, is an operation of the document."""
+    registry = load_registry(PROJECT_ROOT / "models.toml")
+    settings = Settings(cache_dir=Path(tempfile.mkdtemp()))
+    paths = document(settings, registry)["paths"]
+    served = {
+        (re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path), method.lower())
+        for route in create_app(settings, engines=FakeEngines()).routes
+        if isinstance(route, Route) and route.path not in PAGE_ROUTES
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+    documented = {(path, method) for path, item in paths.items() for method in item if method != "parameters"}
+    assert served - documented == set(), "routes missing from /openapi.json"
+    assert {
+        (JOBS, "post"),
+        (JOBS, "get"),
+        (JOBS + "/{job_id}", "get"),
+        (JOBS + "/{job_id}", "delete"),
+        (JOBS + "/{job_id}/result", "get"),
+    } <= documented
+
+
+def test_the_jobs_limits_in_the_document_are_the_servers() -> None:
+    registry = load_registry(PROJECT_ROOT / "models.toml")
+    settings = Settings(max_job_upload_bytes=100 * 1024 * 1024, max_job_audio_seconds=7200)
+    submit = document(settings, registry)["paths"][JOBS]["post"]
+    assert "100 MB" in submit["description"] and "7200 s" in submit["description"]
+    fields = submit["requestBody"]["content"]["multipart/form-data"]["schema"]["properties"]
+    assert "stream" not in fields and fields["response_format"]["default"] == "json"
+    assert {"202", "400", "404", "413", "415"} <= set(submit["responses"])
+    assert submit["responses"]["202"]["headers"]["Location"]
+
+
+def test_a_jobs_answers_keep_to_the_document(fast_server_with: Callable[..., FastServer]) -> None:
+    """The answers schemathesis cannot reach with generated audio: a job queued, listed, refused its
+    result while it runs, then its result in every format, and deleted."""
+    running = fast_server_with()
+    gate = running.engines.gate
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
+        doc = c.get("/openapi.json").json()
+
+        def conforms(response: httpx.Response, path: str, method: str) -> Any:
+            answers = doc["paths"][path][method]["responses"]
+            assert str(response.status_code) in answers, (path, method, response.status_code, response.text)
+            media = response.headers["content-type"].split(";")[0]
+            content = answers[str(response.status_code)]["content"]
+            assert media in content, (path, method, media)
+            if media != "application/json":
+                return response.text
+            schema = {**content[media]["schema"], "components": doc["components"]}
+            Draft202012Validator(schema).validate(response.json())
+            return response.json()
+
+        gate.close()
+        clip = clip_path("jfk_ask_not.flac")
+        submitted = c.post(JOBS, data={"model": "whisper-1"}, files={"file": (clip.name, clip.read_bytes())})
+        job = conforms(submitted, JOBS, "post")["data"]
+        assert submitted.headers["location"] == f"{JOBS}/{job['id']}"
+        early = c.get(f"{JOBS}/{job['id']}/result")
+        assert conforms(early, JOBS + "/{job_id}/result", "get")["error"]["code"] == "job_not_finished"
+        gate.open()
+
+        def succeeded() -> bool:
+            answer = conforms(c.get(f"{JOBS}/{job['id']}"), JOBS + "/{job_id}", "get")
+            return bool(answer["data"]["state"] == "succeeded")
+
+        wait_for(succeeded, 20, message="the job to succeed")
+        listed = conforms(c.get(JOBS, params={"limit": 1}), JOBS, "get")["data"]
+        assert [j["id"] for j in listed["jobs"]] == [job["id"]] and listed["has_more"] is False
+        for response_format in ("text", "json", "verbose_json", "srt", "vtt"):
+            answer = c.get(f"{JOBS}/{job['id']}/result", params={"response_format": response_format})
+            assert answer.status_code == 200, answer.text
+            conforms(answer, JOBS + "/{job_id}/result", "get")
+        gone = conforms(c.delete(f"{JOBS}/{job['id']}"), JOBS + "/{job_id}", "delete")["data"]
+        assert gone["deleted"] is True and gone["state"] == "succeeded"
+        missing = conforms(c.get(f"{JOBS}/{job['id']}"), JOBS + "/{job_id}", "get")
+        assert missing["error"]["code"] == "job_not_found"
+
+
 def test_docs_come_from_this_server(fast_client: httpx.Client) -> None:
     page = fast_client.get("/docs")
     assert page.status_code == 200
@@ -60,7 +152,7 @@ def test_the_live_server_keeps_to_its_document(fast: FastServer) -> None:
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
     live = schemathesis.openapi.from_url(f"{fast.url}/openapi.json")
     operations = [result.ok() for result in live.get_all_operations()]
-    assert len(operations) >= 14
+    assert len(operations) >= 19
     for operation in operations:
 
         @given(case=operation.as_strategy())
