@@ -24,8 +24,16 @@ DOCS_PAGE = """<!doctype html>
 
 async def index(request: Request) -> HTMLResponse:
     core: Core = request.app.state.core
+    settings = core.settings
     page = (STATIC / "index.html").read_text(encoding="utf-8")
-    return HTMLResponse(page.replace("__MAX_INPUT_CHARS__", str(core.settings.max_input_chars)))
+    # Server facts the page's script reads from <body>'s data attributes.
+    facts = {
+        "__MAX_INPUT_CHARS__": str(settings.max_input_chars),
+        "__PAGE_JOB_SECONDS__": str(settings.page_job_seconds),
+    }
+    for placeholder, value in facts.items():
+        page = page.replace(placeholder, value)
+    return HTMLResponse(page)
 
 
 async def favicon(request: Request) -> FileResponse:

@@ -4,8 +4,11 @@
 const $ = (id) => document.getElementById(id);
 const KEY_STORE = "audio-server-api-key";
 const EXTENSIONS = { mp3: "mp3", opus: "ogg", aac: "aac", flac: "flac", wav: "wav" };
+const JOBS = "/v1/inference/audio/jobs";
 let upload = null; // the File or recorded Blob to transcribe
-let last = null; // the last transcription: its form fields and its answer
+let uploadSeconds = Promise.resolve(null); // how long it lasts, as the browser reads it (null: unknown)
+let last = null; // the last transcription's answer (with `resultUrl` when a job made it)
+let job = null; // the job this page follows: { id, cancelled }
 
 function headers(extra = {}) {
   const key = $("api-key").value.trim();
@@ -27,6 +30,16 @@ function show(id, message) {
   const box = $(id);
   box.textContent = message || "";
   box.hidden = !message;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function clock(seconds) {
+  // 0:11, 12:05, 1:02:03
+  const whole = Math.round(seconds);
+  const [h, m, s] = [Math.floor(whole / 3600), Math.floor((whole % 3600) / 60), whole % 60];
+  const pad = (n) => String(n).padStart(2, "0");
+  return h ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
 }
 
 // ---------------------------------------------------------------- status
@@ -65,9 +78,51 @@ async function loadChoices() {
 
 // ---------------------------------------------------------------- transcription
 
-function takeFile(file) {
+function jobSeconds() {
+  // Recordings longer than this go to the server as jobs (the server's AUDIO_PAGE_JOB_SECONDS).
+  const limit = Number(document.body.dataset.jobSeconds);
+  return limit > 0 ? limit : 600;
+}
+
+function mediaSeconds(file) {
+  // The length the browser reads from the file's header, without decoding it all; null if it cannot tell.
+  return new Promise((resolve) => {
+    const media = document.createElement("audio");
+    const url = URL.createObjectURL(file);
+    let timer = null;
+    const settle = (seconds) => {
+      if (timer === null) return;
+      clearTimeout(timer);
+      timer = null;
+      URL.revokeObjectURL(url);
+      media.removeAttribute("src");
+      resolve(Number.isFinite(seconds) && seconds > 0 ? seconds : null);
+    };
+    timer = setTimeout(() => settle(null), 15000);
+    media.preload = "metadata";
+    media.addEventListener("error", () => settle(null));
+    media.addEventListener("loadedmetadata", () => {
+      if (Number.isFinite(media.duration)) {
+        settle(media.duration);
+        return;
+      }
+      // WebM from a MediaRecorder names no duration: a seek past the end makes the browser find it.
+      media.addEventListener("durationchange", () => Number.isFinite(media.duration) && settle(media.duration));
+      media.currentTime = 1e101;
+    });
+    media.src = url;
+  });
+}
+
+function takeFile(file, recordedSeconds = null) {
   upload = file;
   $("record-state").textContent = file ? `${file.name || "recording"} (${Math.round(file.size / 1024)} KB)` : "";
+  uploadSeconds = !file ? Promise.resolve(null) : recordedSeconds ? Promise.resolve(recordedSeconds) : mediaSeconds(file);
+  uploadSeconds.then((seconds) => {
+    if (upload !== file || seconds == null) return;
+    const long = seconds > jobSeconds() ? ", sent as a job" : "";
+    $("record-state").textContent = `${file.name || "recording"} (${Math.round(file.size / 1024)} KB, ${clock(seconds)}${long})`;
+  });
 }
 
 let recorder = null;
@@ -86,10 +141,11 @@ async function toggleRecording() {
   const pieces = [];
   recorder = new MediaRecorder(stream);
   recorder.ondataavailable = (event) => pieces.push(event.data);
+  const started = performance.now();
   recorder.onstop = () => {
     stream.getTracks().forEach((track) => track.stop());
     const blob = new Blob(pieces, { type: recorder.mimeType || "audio/webm" });
-    takeFile(new File([blob], "recording.webm", { type: blob.type }));
+    takeFile(new File([blob], "recording.webm", { type: blob.type }), (performance.now() - started) / 1000);
     $("record").textContent = "Record from the microphone";
     $("transcribe-form").requestSubmit();
   };
@@ -113,17 +169,27 @@ function transcriptionForm(format) {
 
 async function transcribe(event) {
   event.preventDefault();
+  if (job) {
+    show("t-error", "A job is still being transcribed: wait for it, or cancel it.");
+    return;
+  }
   show("t-error", "");
   if (!upload) {
     show("t-error", "Choose, drop or record some audio first.");
     return;
   }
   const format = $("t-format").value;
-  const form = transcriptionForm(format);
-  const streaming = $("t-stream").checked;
-  if (streaming) form.append("stream", "true");
   $("transcribe").disabled = true;
   try {
+    const seconds = await uploadSeconds;
+    if (seconds != null && seconds > jobSeconds()) {
+      await transcribeAsJob(format, seconds);
+      return;
+    }
+    $("t-job").hidden = true;
+    const form = transcriptionForm(format);
+    const streaming = $("t-stream").checked;
+    if (streaming) form.append("stream", "true");
     const response = await fetch("/v1/inference/audio/transcribe", { method: "POST", body: form, headers: headers() });
     if (!response.ok) {
       show("t-error", await apiError(response));
@@ -142,6 +208,106 @@ async function transcribe(event) {
     show("t-error", `The request failed: ${error.message}`);
   } finally {
     $("transcribe").disabled = false;
+  }
+}
+
+// A long recording is a job: submitted once, then followed here every second until it is done.
+
+async function transcribeAsJob(format, seconds) {
+  const file = upload;
+  const response = await fetch(JOBS, { method: "POST", body: transcriptionForm(format), headers: headers() });
+  if (!response.ok) {
+    show("t-error", await apiError(response));
+    return;
+  }
+  let view = (await response.json()).data;
+  const following = { id: view.id, cancelled: false };
+  job = following;
+  last = null;
+  $("t-result").hidden = true;
+  $("t-job").hidden = false;
+  $("t-cancel").hidden = false;
+  $("t-cancel").disabled = false;
+  $("t-job-note").textContent = `${clock(seconds)} of audio is longer than ${clock(jobSeconds())}: the server transcribes it as job ${view.id}.`;
+  try {
+    showJob(view);
+    let failures = 0;
+    while (view.state === "queued" || view.state === "running") {
+      await sleep(1000);
+      if (following.cancelled) return;
+      try {
+        const answer = await fetch(`${JOBS}/${encodeURIComponent(following.id)}`, { headers: headers() });
+        if (!answer.ok) {
+          show("t-error", await apiError(answer));
+          return;
+        }
+        view = (await answer.json()).data;
+        failures = 0;
+      } catch (error) {
+        // The server may be restarting: a job outlives that, so the page keeps asking for a while.
+        if (++failures >= 10) throw error;
+        continue;
+      }
+      if (following.cancelled) return;
+      showJob(view);
+    }
+    $("t-cancel").hidden = true;
+    if (view.state === "succeeded") {
+      await showJobResult(view, format, file);
+    } else if (view.state === "failed") {
+      show("t-error", `The job failed: ${view.error ? view.error.message : "no reason given"}`);
+    }
+  } finally {
+    if (job === following) job = null;
+  }
+}
+
+function showJob(view) {
+  const progress = view.progress || {};
+  if (progress.fraction != null) $("t-progress").value = progress.fraction;
+  else $("t-progress").removeAttribute("value"); // indeterminate until the audio's length is known
+  const done = Number(progress.audio_seconds_done || 0);
+  $("t-job-done").textContent = progress.audio_seconds_total != null ? `${clock(done)} / ${clock(progress.audio_seconds_total)}` : clock(done);
+  $("t-job-state").textContent = view.state;
+}
+
+async function showJobResult(view, format, file) {
+  const raw = format === "srt" || format === "vtt";
+  const response = await fetch(`${view.result_url}?response_format=${format}`, { headers: headers() });
+  if (!response.ok) {
+    show("t-error", await apiError(response));
+    return;
+  }
+  $("t-result").hidden = false;
+  $("t-audio").src = URL.createObjectURL(file);
+  if (raw) {
+    render({ text: "", raw: await response.text(), resultUrl: view.result_url });
+    return;
+  }
+  const data = (await response.json()).data;
+  // A job keeps every timestamp; the page shows those the form asked for, as for a short file.
+  if (!$("t-words").checked) delete data.words;
+  if ($("t-words").checked && !$("t-segments").checked) delete data.segments;
+  render({ ...data, resultUrl: view.result_url });
+}
+
+async function cancelJob() {
+  const following = job;
+  if (!following) return;
+  following.cancelled = true;
+  $("t-cancel").disabled = true;
+  try {
+    const response = await fetch(`${JOBS}/${encodeURIComponent(following.id)}`, { method: "DELETE", headers: headers() });
+    if (!response.ok && response.status !== 404) {
+      show("t-error", `The job could not be cancelled: ${await apiError(response)}`);
+      return;
+    }
+    $("t-job-state").textContent = "cancelled";
+    $("t-cancel").hidden = true;
+  } catch (error) {
+    show("t-error", `The job could not be cancelled: ${error.message}`);
+  } finally {
+    if (job === following) job = null;
   }
 }
 
@@ -211,7 +377,15 @@ function highlightWord() {
 
 async function download(kind) {
   let body = last && last.text ? last.text + "\n" : "";
-  if (kind !== "txt") {
+  if (last && last.resultUrl) {
+    // A job's transcript is the server's, in any format, for as long as it keeps the job.
+    const response = await fetch(`${last.resultUrl}?response_format=${kind === "txt" ? "text" : kind}`, { headers: headers() });
+    if (!response.ok) {
+      show("t-error", await apiError(response));
+      return;
+    }
+    body = kind === "txt" ? (await response.json()).data.text + "\n" : await response.text();
+  } else if (kind !== "txt") {
     // Subtitles come from the server, whose cues are sized for reading.
     const response = await fetch("/v1/inference/audio/transcribe", { method: "POST", body: transcriptionForm(kind), headers: headers() });
     if (!response.ok) {
@@ -316,6 +490,7 @@ document.addEventListener("DOMContentLoaded", () => {
     if (event.dataTransfer.files.length) takeFile(event.dataTransfer.files[0]);
   });
   $("record").addEventListener("click", toggleRecording);
+  $("t-cancel").addEventListener("click", cancelJob);
   $("transcribe-form").addEventListener("submit", transcribe);
   $("t-audio").addEventListener("timeupdate", highlightWord);
   $("t-audio").addEventListener("seeked", highlightWord);
