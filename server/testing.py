@@ -102,6 +102,7 @@ def start_server(
     not ready within `ready_timeout` seconds, it is stopped and RuntimeError carries its log.
     """
     port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
     log = workdir / f"server-{port}.log"
     command = [str(python), "-m", "server", "serve", "--port", str(port), "--log-level", "warning", *args]
     with open(log, "wb") as out:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+import io
+from collections.abc import Generator, Iterator
 from typing import BinaryIO
 
 import av
@@ -48,7 +49,7 @@ def probe(source: BinaryIO, max_seconds: float | None = None) -> float | None:
     return declared
 
 
-def samples(source: BinaryIO, start: int = 0) -> Iterator[npt.NDArray[np.float32]]:
+def samples(source: BinaryIO | io.RawIOBase, start: int = 0) -> Iterator[npt.NDArray[np.float32]]:
     """The audio of `source` as 16 kHz mono float32, in pieces, from sample `start` to the end.
 
     Far into a file, the container is sought to just before `start` and the frames before it are
@@ -82,7 +83,7 @@ def samples(source: BinaryIO, start: int = 0) -> Iterator[npt.NDArray[np.float32
         gc.collect(1)
 
 
-def _origin(source: BinaryIO) -> float:
+def _origin(source: BinaryIO | io.RawIOBase) -> float:
     """The time stamp of the first frame: where sample 0 of a decoding from the start lies (an mp3
     starts after its encoder's delay, for one)."""
     with av.open(source, mode="r", metadata_errors="ignore") as container:
@@ -105,7 +106,7 @@ def _seek(container: av.container.InputContainer, stream: av.AudioStream, start:
     return -1
 
 
-def _from(start: int, position: int, piece: np.ndarray) -> Iterator[npt.NDArray[np.float32]]:
+def _from(start: int, position: int, piece: np.ndarray) -> Generator[npt.NDArray[np.float32], None, int]:
     end = position + len(piece)
     if end > start:
         yield piece[max(0, start - position) :]

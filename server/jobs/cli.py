@@ -34,13 +34,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.verb == "list":
             found, more = store.page(None, max(1, args.limit))
             print(f"{'ID':<29} {'STATE':<10} {'DONE':>6} {'AUDIO':>9}  {'MODEL':<24} FILE")
-            for job in found:
-                view = job_view(job)
-                fraction = view["progress"]["fraction"]
+            for listed in found:
+                fraction = job_view(listed)["progress"]["fraction"]
                 done = "?" if fraction is None else f"{fraction:.0%}"
-                total = job.audio_seconds_total
+                total = listed.audio_seconds_total
                 audio = "?" if total is None else f"{total / 60:.1f} min"
-                print(f"{job.id:<29} {job.state:<10} {done:>6} {audio:>9}  {job.model:<24} {job.filename or ''}")
+                name = listed.filename or ""
+                print(f"{listed.id:<29} {listed.state:<10} {done:>6} {audio:>9}  {listed.model:<24} {name}")
             if more:
                 print(f"(more: --limit {args.limit * 2})")
             return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
@@ -17,7 +18,7 @@ from engines.audio.windows import probe
 from engines.base import Segment, TranscriptInfo
 from server import render
 from server.core import Core
-from server.errors import ApiError, bad_request, invalid
+from server.errors import ApiError, bad_request, invalid, quoted
 from server.jobs import Jobs
 from server.jobs.store import Job, Window
 from server.parsing import read_form, transcription_request
@@ -25,6 +26,8 @@ from server.render import TRANSCRIPT_FORMATS, TranscriptView
 from server.threads import run_blocking
 
 PREFIX = "/v1/inference/audio/jobs"
+JOB_ID = re.compile(r"job_[0-9a-f]{24}")
+"""What the store makes: anything else is no job, and never reaches the database."""
 MAX_PAGE = 100
 
 
@@ -112,6 +115,8 @@ async def list_jobs(request: Request) -> JSONResponse:
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
         raise invalid("limit", f"'limit' must be a whole number from 1 to {MAX_PAGE}")
     after = request.query_params.get("after") or None
+    if after is not None and not JOB_ID.fullmatch(after):
+        raise invalid("after", "'after' must be a job id from the previous page's 'next_after'")
     page = functools.partial(jobs.store.page, _owner(request), int(raw), after)
     found, more = await run_blocking(page)
     body = {"jobs": [job_view(j) for j in found], "has_more": more, "next_after": found[-1].id if more else None}
@@ -122,6 +127,8 @@ async def delete(request: Request) -> JSONResponse:
     """Cancel the job if it is queued or running, and delete it with its audio and windows."""
     jobs: Jobs = request.app.state.jobs
     job_id = request.path_params["job_id"]
+    if not JOB_ID.fullmatch(job_id):
+        raise _not_found(job_id)
     job = await run_blocking(functools.partial(jobs.store.delete, job_id, _owner(request)))
     if job is None:
         raise _not_found(job_id)
@@ -135,6 +142,8 @@ async def delete(request: Request) -> JSONResponse:
 async def _job(request: Request) -> Job:
     jobs: Jobs = request.app.state.jobs
     job_id = request.path_params["job_id"]
+    if not JOB_ID.fullmatch(job_id):
+        raise _not_found(job_id)
     job = await run_blocking(functools.partial(jobs.store.get, job_id, _owner(request)))
     if job is None:
         raise _not_found(job_id)
@@ -150,8 +159,7 @@ def _owner(request: Request) -> str | None:
 
 
 def _not_found(job_id: str) -> ApiError:
-    shown = job_id if len(job_id) <= 64 else job_id[:64] + "..."
-    return ApiError(404, "job_not_found", f"There is no job {shown!r}", "id")
+    return ApiError(404, "job_not_found", f"There is no job {quoted(job_id, 64)}", "id")
 
 
 def _percent(job: Job) -> str:
