@@ -61,10 +61,8 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> npt.NDA
                 audio.add(_floats(out), max_seconds)
     except (UndecodableAudio, AudioTooLong):
         raise
-    except av.EOFError as exc:
-        raise UndecodableAudio("the file ends before its audio can be read (was the upload cut short?)") from exc
-    except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
-        raise UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})") from exc
+    except (av.EOFError, av.FFmpegError, ValueError, IndexError, OSError) as exc:
+        raise undecodable(exc) from exc
     finally:
         # PyAV's resampler graphs are reference cycles, freed only by a collection (faster-whisper
         # #390). They are young, so the young generations suffice: a full collection costs tens of
@@ -73,6 +71,13 @@ def decode(source: Path | BinaryIO, max_seconds: float | None = None) -> npt.NDA
     if audio.size == 0:
         raise UndecodableAudio("the file holds no audio samples")
     return audio.samples()
+
+
+def undecodable(exc: Exception) -> UndecodableAudio:
+    """PyAV's (and the file's) failures, as the one error a caller handles."""
+    if isinstance(exc, av.EOFError):
+        return UndecodableAudio("the file ends before its audio can be read (was the upload cut short?)")
+    return UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})")
 
 
 def _floats(frame: av.AudioFrame) -> np.ndarray:

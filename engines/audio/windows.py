@@ -11,7 +11,15 @@ import av
 import numpy as np
 import numpy.typing as npt
 
-from engines.audio.decode import WHISPER_RATE, AudioTooLong, UndecodableAudio, _declared_seconds, _floats, _frames
+from engines.audio.decode import (
+    WHISPER_RATE,
+    AudioTooLong,
+    UndecodableAudio,
+    _declared_seconds,
+    _floats,
+    _frames,
+    undecodable,
+)
 
 PROBE_SECONDS = 2.0
 """Audio decoded when a file is checked: enough to tell a broken or mislabelled file."""
@@ -42,8 +50,8 @@ def probe(source: BinaryIO, max_seconds: float | None = None) -> float | None:
                 raise UndecodableAudio("the file holds no audio samples")
     except (UndecodableAudio, AudioTooLong):
         raise
-    except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
-        raise UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})") from exc
+    except (av.EOFError, av.FFmpegError, ValueError, IndexError, OSError) as exc:
+        raise undecodable(exc) from exc
     finally:
         gc.collect(1)
     return declared
@@ -75,10 +83,8 @@ def samples(source: BinaryIO | io.RawIOBase, start: int = 0) -> Iterator[npt.NDA
                 position = yield from _from(start, position, _floats(out))
     except (UndecodableAudio, AudioTooLong):
         raise
-    except av.EOFError as exc:
-        raise UndecodableAudio("the file ends before its audio can be read") from exc
-    except (av.FFmpegError, ValueError, IndexError, OSError) as exc:
-        raise UndecodableAudio(f"could not decode the file as audio ({type(exc).__name__})") from exc
+    except (av.EOFError, av.FFmpegError, ValueError, IndexError, OSError) as exc:
+        raise undecodable(exc) from exc
     finally:
         gc.collect(1)
 

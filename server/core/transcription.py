@@ -136,12 +136,15 @@ class Transcription:
                 return from_samples(source.audio, source.rate, limit)
             source.seek(0)
             return decode(source, limit)
-        except UndecodableAudio as exc:
-            raise ApiError(
-                415, "unsupported_audio", f"The file is not audio this server can decode: {exc}", "file"
-            ) from exc
-        except AudioTooLong as exc:
-            raise bad_request("audio_too_long", f"The {exc}", "file") from exc
+        except (UndecodableAudio, AudioTooLong) as exc:
+            raise audio_error(exc) from exc
+
+
+def audio_error(exc: UndecodableAudio | AudioTooLong) -> ApiError:
+    """What a client is told of audio the server refuses, on every route that takes a file."""
+    if isinstance(exc, AudioTooLong):
+        return bad_request("audio_too_long", f"The {exc}", "file")
+    return ApiError(415, "unsupported_audio", f"The file is not audio this server can decode: {exc}", "file")
 
 
 JOBS_ROUTE = "POST /v1/inference/audio/jobs"

@@ -18,7 +18,8 @@ from engines.audio.windows import probe
 from engines.base import Segment, TranscriptInfo
 from server import render
 from server.core import Core
-from server.errors import ApiError, bad_request, invalid, quoted
+from server.core.transcription import audio_error
+from server.errors import ApiError, invalid, quoted
 from server.jobs import Jobs
 from server.jobs.store import Job, Window
 from server.parsing import read_form, transcription_request
@@ -77,12 +78,8 @@ def _probe(file: UploadFile, max_seconds: float) -> float | None:
     file.file.seek(0)
     try:
         return probe(file.file, max_seconds)
-    except UndecodableAudio as exc:
-        raise ApiError(
-            415, "unsupported_audio", f"The file is not audio this server can decode: {exc}", "file"
-        ) from exc
-    except AudioTooLong as exc:
-        raise bad_request("audio_too_long", f"The {exc} in a job", "file") from exc
+    except (UndecodableAudio, AudioTooLong) as exc:
+        raise audio_error(exc) from exc
     finally:
         file.file.seek(0)
 
