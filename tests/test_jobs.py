@@ -27,8 +27,8 @@ pytestmark = pytest.mark.models
 
 JOBS = "/v1/inference/audio/jobs"
 SPEECH = ["jfk_ask_not.flac", "librivox_sense_and_sensibility_0880.mp3", "pocketsphinx_cards_002.wav"]
-WINDOW_S = 20
-RECORDING_S = 240
+WINDOW_S = 15
+RECORDING_S = 105
 # Short windows and leases, so that a few minutes of audio make several windows, and a dead
 # worker's job is taken up within seconds. Only tiny.en is used: it loads with the first job.
 JOB_ENV = {"AUDIO_JOBS_WINDOW_S": str(WINDOW_S), "AUDIO_JOBS_LEASE_S": "2", "AUDIO_NO_PRELOAD": "1"}
@@ -36,7 +36,7 @@ JOB_ENV = {"AUDIO_JOBS_WINDOW_S": str(WINDOW_S), "AUDIO_JOBS_LEASE_S": "2", "AUD
 
 @pytest.fixture(scope="module")
 def recording(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Four minutes of real speech (the clips over and over, with pauses), as an mp3."""
+    """Close to two minutes of real speech (the clips over and over, with pauses), as an mp3."""
     rate = 16000
     pieces = []
     for name in SPEECH:
