@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
+import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 
@@ -20,6 +21,10 @@ def guarded_protocol(header_timeout_s: float) -> type[H11Protocol]:
             super().handle_events()
             if self.cycle is not None and not self.cycle.response_complete:
                 self._disarm()  # a request's headers are in; the body has its own limits
+
+        def handle_websocket_upgrade(self, event: h11.Request) -> None:
+            self._disarm()  # the connection now belongs to a WebSocket, which may stay open for hours
+            super().handle_websocket_upgrade(event)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,6 +26,7 @@ from server.app import middleware
 from server.auth import BearerAuth
 from server.config import Settings
 from server.metrics import Metrics
+from server.protocol import guarded_protocol
 from server.testing import ThreadedServer, free_port, serve_in_thread, wait_for
 
 KEY = "sk-ws-1"
@@ -81,7 +84,14 @@ def start_echo_server(settings: Settings) -> EchoServer:
     # No log config of uvicorn's own: its loggers then reach the root logger, where caplog sees them.
     app = echo_app(settings, seen)
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", log_config=None, lifespan="off"
+        app,
+        host="127.0.0.1",
+        port=free_port(),
+        log_level="warning",
+        log_config=None,
+        lifespan="off",
+        # The server's own HTTP protocol, with its deadline for a request's headers.
+        http=guarded_protocol(settings.header_timeout_s),
     )
     served = serve_in_thread(config)
     return EchoServer(url=served.url, server=served.server, thread=served.thread, seen=seen)
@@ -280,3 +290,16 @@ def test_a_refusal_is_a_policy_close_before_the_accept() -> None:
     asyncio.run(BearerAuth(app, keys=frozenset({KEY}))(scope, receive, send))
     assert ran == []
     assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Missing or invalid API key"}]
+
+
+def test_a_socket_outlives_the_deadline_for_headers(ws: Any, tmp_path: Path) -> None:
+    # The deadline for a request's headers is for HTTP: once upgraded, a socket stays open for as long
+    # as it is used (a live transcription lasts minutes).
+    running = start_echo_server(Settings(cache_dir=tmp_path, header_timeout_s=0.3))
+    try:
+        with connect(ws, running.ws_url + "/test/echo") as socket:
+            time.sleep(0.8)
+            socket.send("still here")
+            assert socket.recv(timeout=5) == "still here"
+    finally:
+        running.stop()
