@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
+import secrets
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import ApiError
+from server.realtime.secrets import EphemeralKeys
+from server.requestlog import REFUSED_KEY
 from server.surfaces import error_response
 
 OPEN_PATHS = frozenset({"/health", "/ready", "/", "/favicon.ico", "/docs", "/openapi.json"})
 """Paths anyone may read: probes, and the pages (which send the key they are given with each call)."""
 OPEN_PREFIXES = ("/static/", "/docs/assets/")
 KEY_SUBPROTOCOL = "openai-insecure-api-key."
+KEY_CLOSE = 3000
+"""The close code OpenAI's realtime API gives a socket whose key it refuses."""
 """Browsers cannot set headers on a WebSocket, so OpenAI's realtime clients offer the key as a subprotocol."""
 
 
@@ -22,6 +28,8 @@ class BearerAuth:
         self.app = app
         # Digests, so that every comparison is of 32 bytes whatever the keys' lengths.
         self.digests = tuple(hashlib.sha256(k.encode()).digest() for k in keys)
+        self.ephemeral = EphemeralKeys(keys)
+        """`ek_…` keys open WebSockets (live transcription from a page), not the HTTP routes."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "websocket":
@@ -58,15 +66,28 @@ class BearerAuth:
             return
         keys = [p[len(KEY_SUBPROTOCOL) :].encode() for p in offered if p.startswith(KEY_SUBPROTOCOL)]
         presented = _bearer(scope) or (keys[0] if keys else None)
-        if self._valid(presented):
+        if self._valid(presented) or self.ephemeral.valid(presented):
             _identify(scope, presented)
             await self.app(scope, receive, send)
             return
         await receive()  # the upgrade's `websocket.connect` comes before any answer to it
-        # A close before the accept, which the server answers with a bare 403. A 401 with the JSON error
-        # (the `websocket.http.response` extension) would say more, but uvicorn's websockets-sansio
-        # protocol logs an ERROR after every such answer (Kludex/uvicorn#3138): one per rejected key.
-        await send({"type": "websocket.close", "code": 1008, "reason": "Missing or invalid API key"})
+        # As OpenAI's realtime API does: the upgrade succeeds, one `error` event says why, and the socket
+        # closes with 3000 at once, before the app (and any session) sees it. Clients then show the error
+        # instead of a bare failed handshake.
+        scope.setdefault("state", {})[REFUSED_KEY] = True
+        chosen = "realtime" if "realtime" in scope["subprotocols"] else None
+        await send({"type": "websocket.accept", "subprotocol": chosen, "headers": []})
+        error = {
+            "type": "invalid_request_error",
+            "code": "invalid_api_key",
+            "message": "Missing or invalid API key; send 'Authorization: Bearer <key>' or the subprotocol "
+            f"'{KEY_SUBPROTOCOL}<key>'",
+            "param": None,
+            "event_id": None,
+        }
+        event = {"type": "error", "event_id": "event_" + secrets.token_hex(10), "error": error}
+        await send({"type": "websocket.send", "text": json.dumps(event)})
+        await send({"type": "websocket.close", "code": KEY_CLOSE, "reason": "invalid_request_error.invalid_api_key"})
 
     def _valid(self, presented: bytes | None) -> bool:
         """Compares against every key with no early exit, so the time taken does not tell which key

@@ -178,7 +178,7 @@ class RequestMetrics:
         async def record(message: Message) -> None:
             nonlocal status, open_on
             if status == 0:
-                status = handshake_status(message) or 0
+                status = handshake_status(message, scope) or 0
                 if status == 101:
                     open_on = _route(scope)
                     metrics.websocket_open.labels(route=open_on).inc()

@@ -96,7 +96,7 @@ class RequestLog:
         async def send_with_id(message: Message) -> None:
             nonlocal finished
             if record.status == 0:
-                record.status = handshake_status(message) or 0
+                record.status = handshake_status(message, scope) or 0
                 if message["type"] != "websocket.close":
                     message["headers"] = [*message.get("headers", []), header]
             finished = finished or message["type"] in ("websocket.close", "websocket.http.response.start")
@@ -121,11 +121,16 @@ class RequestLog:
             _current.reset(token)
 
 
-def handshake_status(message: Message) -> int | None:
+REFUSED_KEY = "websocket_key_refused"
+"""Set in a WebSocket's scope state when its key was refused after the accept."""
+
+
+def handshake_status(message: Message, scope: Scope) -> int | None:
     """The HTTP status with which the app's `message` ends a WebSocket handshake: 101 for the accept, a
-    refusal's own, and 403 for a close before the accept (the server answers that so); None for others."""
+    refusal's own, and 403 for a close before the accept (the server answers that so); None for others.
+    A socket accepted only to be told its key is wrong (as OpenAI's realtime clients expect) counts as 401."""
     if message["type"] == "websocket.accept":
-        return 101
+        return 401 if (scope.get("state") or {}).get(REFUSED_KEY) else 101
     if message["type"] == "websocket.http.response.start":
         return int(message["status"])
     if message["type"] == "websocket.close":

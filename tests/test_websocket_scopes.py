@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -123,11 +124,15 @@ def connect(ws: Any, url: str, headers: dict[str, str] | None = None, subprotoco
     )
 
 
-def refused(ws: Any, url: str, **how: Any) -> Any:
-    """The handshake's answer to a connection the server does not open."""
-    with pytest.raises(websockets.exceptions.InvalidStatus) as refusal:
-        connect(ws, url, **how).close()
-    return refusal.value.response
+def refused(ws: Any, url: str, **how: Any) -> tuple[dict[str, Any], int]:
+    """What a connection with no valid key hears: its one event, and the close's code."""
+    with connect(ws, url, **how) as socket:
+        event: dict[str, Any] = json.loads(socket.recv(timeout=5))
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            socket.recv(timeout=5)
+    received = closed.value.rcvd
+    assert received is not None
+    return event, received.code
 
 
 def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logging.LogRecord]:
@@ -150,8 +155,10 @@ def access_lines(caplog: pytest.LogCaptureFixture, request_id: str) -> list[logg
 )
 def test_a_socket_without_a_valid_key_is_refused_before_the_app(keyed: EchoServer, ws: Any, how: Any) -> None:
     before = len(keyed.seen)
-    # The server answers a close before the accept with a 403 (see server/auth.py for why not a 401).
-    assert refused(ws, keyed.ws_url + "/test/echo", **how).status_code == 403
+    # As OpenAI's realtime API: one `error` event, then close 3000; the app never sees the socket.
+    event, code = refused(ws, keyed.ws_url + "/test/echo", **how)
+    assert event["type"] == "error" and event["error"]["code"] == "invalid_api_key"
+    assert code == 3000
     assert len(keyed.seen) == before, "the app saw a socket that had no valid key"
 
 
@@ -204,7 +211,7 @@ def test_one_access_line_per_connection(keyed: EchoServer, ws: Any, caplog: pyte
     assert (fields["method"], fields["route"], fields["status"]) == ("WS", "/test/echo", 101)
     assert fields["time_s"] > 0
     (refusal,) = access_lines(caplog, "ws-line-2")
-    assert (refusal.fields["method"], refusal.fields["status"]) == ("WS", 403)  # type: ignore[attr-defined]
+    assert (refusal.fields["method"], refusal.fields["status"]) == ("WS", 401)  # type: ignore[attr-defined]
 
 
 def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> None:
@@ -214,7 +221,7 @@ def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> Non
     ) as http:
         accepted = metric(http, sessions, route="/test/echo", status="101")
         timed = metric(http, seconds, route="/test/echo")
-        turned_away = metric(http, sessions, status="403")
+        turned_away = metric(http, sessions, status="401")
         with connect(ws, keyed.ws_url + "/test/echo", headers={"Authorization": f"Bearer {KEY}"}) as socket:
             assert metric(http, "audio_websocket_open_sessions", route="/test/echo") == 1
             socket.send("hello")
@@ -224,7 +231,7 @@ def test_each_connection_is_counted_and_timed(keyed: EchoServer, ws: Any) -> Non
         wait_for(lambda: metric(http, "audio_websocket_open_sessions", route="/test/echo") == 0, 3)
         assert metric(http, sessions, route="/test/echo", status="101") == accepted + 1
         assert metric(http, seconds, route="/test/echo") == timed + 1
-        assert metric(http, sessions, status="403") == turned_away + 1
+        assert metric(http, sessions, status="401") == turned_away + 1
 
 
 def test_an_error_in_an_open_socket_closes_it_with_1011_logged_once(
@@ -251,7 +258,9 @@ def test_an_error_before_the_accept_refuses_the_socket_logged_once(
 ) -> None:
     caplog.set_level(logging.INFO)
     url = keyed.ws_url + "/test/broken"
-    response = refused(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bug-2"})
+    with pytest.raises(websockets.exceptions.InvalidStatus) as refusal:
+        connect(ws, url, headers={"Authorization": f"Bearer {KEY}", "X-Request-Id": "ws-bug-2"}).close()
+    response = refusal.value.response
     assert response.status_code == 403 and b"Traceback" not in response.body
 
     (line,) = access_lines(caplog, "ws-bug-2")
@@ -272,8 +281,9 @@ def test_a_client_hanging_up_is_no_error(keyed: EchoServer, ws: Any, caplog: pyt
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
-def test_a_refusal_is_a_policy_close_before_the_accept() -> None:
-    """What the client cannot see: the close's code and reason, as the app sends them to the server."""
+def test_a_refusal_is_an_error_event_and_close_3000() -> None:
+    """What the app sends the server for a refused socket: the accept (choosing `realtime` where the
+    client offered it), the error, and the close with its reason; the key-bearing subprotocol is dropped."""
     ran: list[str] = []
     sent: list[Message] = []
 
@@ -286,10 +296,14 @@ def test_a_refusal_is_a_policy_close_before_the_accept() -> None:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    scope = {"type": "websocket", "path": "/test/echo", "headers": [], "subprotocols": []}
+    offered = ["realtime", "openai-insecure-api-key.sk-wrong"]
+    scope = {"type": "websocket", "path": "/test/echo", "headers": [], "subprotocols": offered}
     asyncio.run(BearerAuth(app, keys=frozenset({KEY}))(scope, receive, send))
     assert ran == []
-    assert sent == [{"type": "websocket.close", "code": 1008, "reason": "Missing or invalid API key"}]
+    assert [m["type"] for m in sent] == ["websocket.accept", "websocket.send", "websocket.close"]
+    assert sent[0]["subprotocol"] == "realtime"
+    assert json.loads(sent[1]["text"])["error"]["code"] == "invalid_api_key"
+    assert (sent[2]["code"], sent[2]["reason"]) == (3000, "invalid_request_error.invalid_api_key")
 
 
 def test_a_socket_outlives_the_deadline_for_headers(ws: Any, tmp_path: Path) -> None:
