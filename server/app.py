@@ -31,6 +31,7 @@ from server.jobs.runner import JobRunner
 from server.jobs.store import JobStore, database_url, redacted
 from server.management import Management
 from server.metrics import Metrics, RequestMetrics
+from server.realtime import route as realtime
 from server.requestlog import RequestLog
 from server.surfaces import on_api_error, on_client_gone, on_http_error
 from server.threads import run_blocking
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
             *native.routes,
             *job_routes.routes,
             *openai_api.routes,
+            *realtime.routes,
             *pages.routes(),
         ],
         middleware=middleware(settings, metrics),

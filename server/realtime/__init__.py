@@ -1,0 +1,1 @@
+"""Live transcription over OpenAI's realtime WebSocket protocol."""

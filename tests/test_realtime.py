@@ -1,0 +1,331 @@
+"""Live transcription over the realtime WebSocket protocol, on fake engines: the session object and its
+updates, turns found by the server's VAD or committed by the client, deltas that only append, the
+errors that leave the session open, and the official `openai` client's GA connection."""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+import soxr
+import websockets.sync.client
+from conftest import clip_path
+from fakes import FastServer
+from openai import OpenAI
+from websockets.typing import Subprotocol
+
+from engines.audio.decode import decode
+from engines.audio.g711 import ALAW, ULAW
+
+URL = "/oai/v1/realtime?intent=transcription"
+RATE = 16000
+CARDS = "pocketsphinx_cards_002.wav"
+
+
+def ws_url(server: FastServer, path: str = URL) -> str:
+    return server.url.replace("http://", "ws://", 1) + path
+
+
+@pytest.fixture()
+def socket(fast: FastServer) -> Iterator[Any]:
+    with websockets.sync.client.connect(ws_url(fast), open_timeout=10) as connection:
+        yield connection
+
+
+def recv(connection: Any, timeout: float = 10) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(connection.recv(timeout=timeout))
+    return event
+
+
+def send(connection: Any, kind: str, **fields: Any) -> None:
+    connection.send(json.dumps({"type": kind, **fields}))
+
+
+def until(connection: Any, kind: str, timeout: float = 10) -> list[dict[str, Any]]:
+    """Events up to and with the first of `kind`."""
+    seen = []
+    while True:
+        event = recv(connection, timeout)
+        seen.append(event)
+        if event["type"] == kind:
+            return seen
+
+
+def transcribe_with(connection: Any, model: str = "whisper-1", **audio_input: Any) -> dict[str, Any]:
+    assert recv(connection)["type"] == "session.created"
+    update = {"type": "transcription", "audio": {"input": {"transcription": {"model": model}, **audio_input}}}
+    send(connection, "session.update", session=update)
+    updated = recv(connection)
+    assert updated["type"] == "session.updated", updated
+    return updated
+
+
+def pcm24(audio: np.ndarray) -> bytes:
+    samples = np.clip(soxr.resample(audio, RATE, 24000), -1, 1) * 32767
+    return bytes(samples.astype("<i2").tobytes())
+
+
+def append(connection: Any, data: bytes, chunk: int = 9600) -> None:
+    for start in range(0, len(data), chunk):
+        send(connection, "input_audio_buffer.append", audio=base64.b64encode(data[start : start + chunk]).decode())
+
+
+def fake_transcript(seconds: float) -> str:
+    """What the fake engine hears in a turn of `seconds`: two words for every second begun."""
+    words = ["alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel"]
+    count = math.ceil(round(seconds, 3))
+    return " ".join(f"{words[(2 * i) % 8]} {words[(2 * i + 1) % 8]}." for i in range(count))
+
+
+def speech(name: str = CARDS, before: float = 0.5, after: float = 1.0) -> np.ndarray:
+    silence = np.zeros(int(before * RATE), np.float32)
+    return np.concatenate([silence, decode(clip_path(name)), np.zeros(int(after * RATE), np.float32)])
+
+
+def test_the_session_starts_as_openais_does_and_updates_in_part(socket: Any) -> None:
+    created = recv(socket)
+    assert created["type"] == "session.created" and created["event_id"].startswith("event_")
+    session = created["session"]
+    assert session["object"] == "realtime.transcription_session" and session["id"].startswith("sess_")
+    assert session["audio"]["input"] == {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": None,
+        "noise_reduction": None,
+        "turn_detection": {
+            "type": "server_vad",
+            "threshold": 0.5,
+            "prefix_padding_ms": 300,
+            "silence_duration_ms": 200,
+        },
+    }
+    send(
+        socket,
+        "session.update",
+        session={
+            "type": "transcription",
+            "audio": {"input": {"transcription": {"model": "gpt-4o-transcribe", "language": "en"}}},
+        },
+    )
+    updated = recv(socket)["session"]["audio"]["input"]
+    assert updated["transcription"] == {"model": "openai/whisper-1", "language": "en", "prompt": None}
+    assert updated["turn_detection"]["silence_duration_ms"] == 200  # what the update left out stays
+    # A bad update is refused whole, and the session goes on with what it had.
+    send(
+        socket,
+        "session.update",
+        event_id="evt_1",
+        session={"type": "transcription", "audio": {"input": {"turn_detection": None, "bogus": 1}}},
+    )
+    error = recv(socket)
+    assert error["type"] == "error"
+    assert error["error"]["code"] == "unknown_parameter" and error["error"]["param"] == "session.audio.input.bogus"
+    assert error["error"]["event_id"] == "evt_1"
+    send(
+        socket,
+        "session.update",
+        session={"type": "transcription", "audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}},
+    )
+    assert recv(socket)["error"]["code"] == "integer_below_min_value"
+    send(
+        socket,
+        "session.update",
+        session={
+            "type": "transcription",
+            "audio": {"input": {"turn_detection": None, "format": {"type": "audio/pcmu"}}},
+        },
+    )
+    final = recv(socket)["session"]["audio"]["input"]
+    assert final["turn_detection"] is None and final["format"] == {"type": "audio/pcmu"}
+    assert final["transcription"]["model"] == "openai/whisper-1"
+
+
+def test_a_turn_found_by_the_servers_vad_goes_through_every_event_in_order(socket: Any) -> None:
+    transcribe_with(socket)
+    append(socket, pcm24(np.concatenate([speech(), speech()])))
+    seen = until(socket, "conversation.item.input_audio_transcription.completed")
+    item = seen[0]["item_id"]
+    assert item.startswith("item_")
+    # Sent faster than real time, the second turn starts before the first is transcribed: items
+    # overlap, and clients follow each by its id.
+    events = [e for e in seen if e.get("item_id", e.get("item", {}).get("id")) == item]
+    kinds = [e["type"] for e in events]
+    # Deltas may come at any point after the start (the turn is read again as it goes on).
+    order = [
+        "input_audio_buffer.speech_started",
+        "input_audio_buffer.speech_stopped",
+        "input_audio_buffer.committed",
+        "conversation.item.added",
+        "conversation.item.done",
+        "conversation.item.input_audio_transcription.completed",
+    ]
+    assert [k for k in kinds if k in order] == order
+    first = events[0]
+    # The speech's start (the clip's own starts 0.12 s in), less the 300 ms of prefix padding.
+    assert first["audio_start_ms"] == 620 - 300
+    committed = next(e for e in events if e["type"] == "input_audio_buffer.committed")
+    assert committed["previous_item_id"] is None
+    completed = events[-1]
+    assert completed["usage"]["type"] == "duration" and completed["usage"]["seconds"] > 1.9
+    assert completed["transcript"] == fake_transcript(completed["usage"]["seconds"])
+    assert completed["content_index"] == 0
+    deltas = "".join(e["delta"] for e in events if e["type"].endswith(".delta"))
+    assert deltas == completed["transcript"]
+    # The next turn names the one before it.
+    second = seen + until(socket, "conversation.item.input_audio_transcription.completed")
+    committed = next(e for e in second if e["type"] == "input_audio_buffer.committed" and e["item_id"] != item)
+    assert committed["previous_item_id"] == item and committed["item_id"] != item
+
+
+def test_deltas_come_while_the_person_is_still_speaking_and_only_append(socket: Any) -> None:
+    transcribe_with(socket)
+    # Six seconds of unbroken sound (the fake engine reads two words a second), then silence.
+    tone = 0.3 * np.sin(2 * np.pi * 220 * np.arange(6 * RATE) / RATE).astype(np.float32)
+    audio = pcm24(np.concatenate([tone, np.zeros(RATE, np.float32)]))
+    append(socket, audio[: 6 * 48000])
+    # Agreed words go out while the turn goes on: the silence that ends it is sent only after them.
+    early = until(socket, "conversation.item.input_audio_transcription.delta", timeout=20)
+    assert "input_audio_buffer.speech_stopped" not in [e["type"] for e in early]
+    append(socket, audio[6 * 48000 :])
+    events = early + until(socket, "conversation.item.input_audio_transcription.completed", timeout=20)
+    deltas = "".join(e["delta"] for e in events if e["type"].endswith(".delta"))
+    assert events[-1]["transcript"].startswith(deltas) and deltas == events[-1]["transcript"]
+
+
+def test_a_turn_committed_by_the_client(socket: Any) -> None:
+    transcribe_with(socket, turn_detection=None)
+    send(socket, "input_audio_buffer.commit")
+    empty = recv(socket)
+    assert empty["type"] == "error" and empty["error"]["code"] == "input_audio_buffer_commit_empty"
+    append(socket, pcm24(speech()))
+    send(socket, "input_audio_buffer.commit")
+    events = until(socket, "conversation.item.input_audio_transcription.completed")
+    assert events[0]["type"] == "input_audio_buffer.committed"
+    assert "input_audio_buffer.speech_started" not in [e["type"] for e in events]
+    # The whole buffer (but what the resampler still holds of its last few milliseconds).
+    assert events[-1]["usage"]["seconds"] == pytest.approx(len(speech()) / RATE, abs=0.1)
+    append(socket, pcm24(speech()))
+    send(socket, "input_audio_buffer.clear")
+    assert recv(socket)["type"] == "input_audio_buffer.cleared"
+    send(socket, "input_audio_buffer.commit")
+    assert recv(socket)["error"]["code"] == "input_audio_buffer_commit_empty"
+
+
+@pytest.mark.parametrize(("kind", "table"), [("audio/pcmu", ULAW), ("audio/pcma", ALAW)])
+def test_telephone_audio(socket: Any, kind: str, table: np.ndarray) -> None:
+    transcribe_with(socket, format={"type": kind})
+    audio = soxr.resample(speech(), RATE, 8000)
+    # Each sample as the code whose value is nearest it.
+    order = np.argsort(table)
+    codes = order[np.clip(np.searchsorted(table[order], audio * 32767), 0, 255)].astype(np.uint8)
+    append(socket, codes.tobytes(), chunk=1600)
+    completed = until(socket, "conversation.item.input_audio_transcription.completed")[-1]
+    assert completed["transcript"] == fake_transcript(completed["usage"]["seconds"])
+    assert 2.0 < completed["usage"]["seconds"] < 3.0
+
+
+def test_bad_events_get_errors_and_the_session_goes_on(socket: Any) -> None:
+    transcribe_with(socket)
+    socket.send(b"\x00\x01")
+    assert recv(socket)["error"]["code"] == "invalid_event"
+    socket.send("{not json")
+    assert recv(socket)["error"]["code"] == "invalid_json"
+    send(socket, "response.create")
+    error = recv(socket)["error"]
+    assert error["code"] == "invalid_value" and error["param"] == "type"
+    send(socket, "input_audio_buffer.append", audio="%%%")
+    assert recv(socket)["error"]["param"] == "audio"
+    send(
+        socket,
+        "session.update",
+        session={"type": "transcription", "audio": {"input": {"transcription": {"model": "nope"}}}},
+    )
+    assert recv(socket)["error"]["code"] == "model_not_found"
+    append(socket, pcm24(speech()))
+    completed = until(socket, "conversation.item.input_audio_transcription.completed")[-1]
+    assert completed["transcript"] == fake_transcript(completed["usage"]["seconds"])
+
+
+def test_a_session_needs_the_transcription_intent(fast: FastServer) -> None:
+    with websockets.sync.client.connect(ws_url(fast, "/oai/v1/realtime?model=gpt-realtime")) as connection:
+        error = recv(connection)
+        assert error["type"] == "error" and error["error"]["code"] == "invalid_intent"
+        with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+            connection.recv(timeout=5)
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+
+
+# openai 3.57 opens its socket with websockets' `connect()` outside a `with`, which websockets 15 warns of.
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+def test_the_official_client_transcribes_live(fast: FastServer) -> None:
+    client = OpenAI(base_url=fast.url + "/oai/v1", api_key="unused")
+    with client.realtime.connect(extra_query={"intent": "transcription"}) as connection:
+        assert connection.recv().type == "session.created"
+        connection.session.update(
+            session={"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}}
+        )
+        assert connection.recv().type == "session.updated"
+        connection.input_audio_buffer.append(audio=base64.b64encode(pcm24(speech())).decode())
+        while (event := connection.recv()).type != "conversation.item.input_audio_transcription.completed":
+            pass
+        usage = event.usage
+        assert usage.type == "duration" and isinstance(usage.seconds, float)
+        assert event.transcript == fake_transcript(usage.seconds)
+
+
+def offering(*names: str) -> list[Subprotocol]:
+    return [Subprotocol(name) for name in names]
+
+
+def test_keys_as_the_clients_send_them_and_short_lived_keys_for_pages(
+    fast_server_with: Callable[..., FastServer],
+) -> None:
+    running = fast_server_with(api_keys=frozenset({"sk-real"}))
+    url = ws_url(running)
+
+    def refused(**how: Any) -> tuple[dict[str, Any], int]:
+        with websockets.sync.client.connect(url, open_timeout=10, **how) as connection:
+            event = recv(connection)
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                connection.recv(timeout=5)
+        assert closed.value.rcvd is not None
+        return event, closed.value.rcvd.code
+
+    # No key, or a wrong one: an error event and close 3000, and never a session.
+    for how in ({}, {"additional_headers": {"Authorization": "Bearer sk-wrong"}}):
+        event, code = refused(**how)
+        assert (event["type"], event["error"]["code"], code) == ("error", "invalid_api_key", 3000)
+    # The real key as a Bearer header, or as the subprotocol browsers send (with `realtime` chosen).
+    with websockets.sync.client.connect(url, additional_headers={"Authorization": "Bearer sk-real"}) as connection:
+        assert recv(connection)["type"] == "session.created"
+    with websockets.sync.client.connect(
+        url, subprotocols=offering("realtime", "openai-insecure-api-key.sk-real")
+    ) as connection:
+        assert connection.subprotocol == "realtime" and recv(connection)["type"] == "session.created"
+    # A page's key: minted with the real one, good for sessions only, until it expires.
+    with httpx.Client(base_url=running.url, timeout=10) as http:
+        secrets_url = "/oai/v1/realtime/client_secrets"
+        assert http.post(secrets_url, json={}).status_code == 401
+        body = {
+            "expires_after": {"anchor": "created_at", "seconds": 60},
+            "session": {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}},
+        }
+        minted = http.post(secrets_url, json=body, headers={"Authorization": "Bearer sk-real"}).json()
+        assert minted["value"].startswith("ek_") and minted["expires_at"] > time.time() + 50
+        assert minted["session"]["audio"]["input"]["transcription"]["model"] == "openai/whisper-1"
+        ephemeral = minted["value"]
+        assert http.get("/v1/models", headers={"Authorization": f"Bearer {ephemeral}"}).status_code == 401
+        bad = {"expires_after": {"seconds": 5}}
+        assert http.post(secrets_url, json=bad, headers={"Authorization": "Bearer sk-real"}).status_code == 400
+    with websockets.sync.client.connect(
+        url, subprotocols=offering("realtime", f"openai-insecure-api-key.{ephemeral}")
+    ) as c:
+        assert recv(c)["type"] == "session.created"
+    forged = ephemeral[:-1] + ("0" if ephemeral[-1] != "0" else "1")
+    assert refused(subprotocols=offering("realtime", f"openai-insecure-api-key.{forged}"))[1] == 3000
