@@ -329,3 +329,50 @@ def test_keys_as_the_clients_send_them_and_short_lived_keys_for_pages(
         assert recv(c)["type"] == "session.created"
     forged = ephemeral[:-1] + ("0" if ephemeral[-1] != "0" else "1")
     assert refused(subprotocols=offering("realtime", f"openai-insecure-api-key.{forged}"))[1] == 3000
+
+
+@pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")
+def test_the_beta_client_gets_the_beta_dialect(fast: FastServer) -> None:
+    ws_base = fast.url.replace("http://", "ws://", 1) + "/oai/v1"
+    client = OpenAI(base_url=fast.url + "/oai/v1", websocket_base_url=ws_base, api_key="unused")
+    # The beta client must name a model, and sends OpenAI-Beta: realtime=v1.
+    with client.beta.realtime.connect(model="whisper-1", extra_query={"intent": "transcription"}) as connection:
+        created = connection.recv()
+        assert created.type == "transcription_session.created"
+        connection.transcription_session.update(
+            session={
+                "input_audio_format": "pcm16",
+                "input_audio_transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+                "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 300},
+            }
+        )
+        updated = connection.recv()
+        assert updated.type == "transcription_session.updated"
+        connection.input_audio_buffer.append(audio=base64.b64encode(pcm24(speech())).decode())
+        kinds = []
+        while (event := connection.recv()).type != "conversation.item.input_audio_transcription.completed":
+            kinds.append(event.type)
+        assert "conversation.item.created" in kinds and "conversation.item.added" not in kinds
+
+
+def test_a_beta_update_switches_a_plain_socket_to_the_beta_dialect(socket: Any) -> None:
+    assert recv(socket)["type"] == "session.created"
+    session = {
+        "input_audio_format": "g711_ulaw",
+        "input_audio_transcription": {"model": "whisper-1"},
+        "turn_detection": None,
+        "input_audio_noise_reduction": {"type": "near_field"},
+    }
+    send(socket, "transcription_session.update", session=session)
+    updated = recv(socket)
+    assert updated["type"] == "transcription_session.updated"
+    beta = updated["session"]
+    assert beta["input_audio_format"] == "g711_ulaw" and beta["turn_detection"] is None
+    assert beta["input_audio_transcription"]["model"] == "openai/whisper-1" and beta["client_secret"] is None
+    send(socket, "transcription_session.update", session={"input_audio_format": "mp3"})
+    assert recv(socket)["error"]["param"] == "session.input_audio_format"
+    send(socket, "input_audio_buffer.append", audio=base64.b64encode(bytes([0x00, 0x80] * 4000)).decode())
+    send(socket, "input_audio_buffer.commit")
+    events = until(socket, "conversation.item.input_audio_transcription.completed")
+    created = next(e for e in events if e["type"] == "conversation.item.created")
+    assert created["item"]["object"] == "realtime.item" and created["item"]["role"] == "user"

@@ -48,7 +48,11 @@ async def realtime(websocket: WebSocket) -> None:
             model = core.model(named, "transcription").slug
         except ApiError:
             model = None  # a conversation model's name (the beta client must send one): not a transcription model
-    session = Session(core, send, model)
+    # Older clients (the Python SDK's `client.beta.realtime`) say they speak the beta dialect so.
+    beta = websocket.headers.get("openai-beta", "").replace(" ", "") == "realtime=v1" or (
+        "openai-beta.realtime-v1" in websocket.scope["subprotocols"]
+    )
+    session = Session(core, send, model, beta)
     await session.start()
     try:
         while True:

@@ -105,9 +105,11 @@ class Item:
 
 
 class Session:
-    def __init__(self, core: Core, send: Send, model: str | None = None) -> None:
+    def __init__(self, core: Core, send: Send, model: str | None = None, beta: bool = False) -> None:
         self.core = core
         self._send = send
+        self.beta = beta
+        """Speak the beta dialect (`transcription_session.*`, flat fields) that older clients use."""
         self.id = new_id("sess")
         self.created = time.time()
         self.config = Config(model=model)
@@ -127,7 +129,7 @@ class Session:
     # ------------------------------------------------------------ events in
 
     async def start(self) -> None:
-        await self.emit("session.created", session=self.view())
+        await self.emit("transcription_session.created" if self.beta else "session.created", session=self.view())
 
     async def receive(self, text: str) -> None:
         try:
@@ -140,8 +142,11 @@ class Session:
             return
         kind = event.get("type")
         client_event = event.get("event_id") if isinstance(event.get("event_id"), str) else None
+        if kind == "transcription_session.update":
+            self.beta = True  # an older client says which dialect it speaks by its first update
         handlers = {
             "session.update": self._update,
+            "transcription_session.update": self._update,
             "input_audio_buffer.append": self._append,
             "input_audio_buffer.commit": self._commit,
             "input_audio_buffer.clear": self._clear,
@@ -171,6 +176,8 @@ class Session:
         session = event.get("session")
         if not isinstance(session, dict):
             raise ProtocolError("invalid_value", "'session' must be an object", "session")
+        if event.get("type") == "transcription_session.update":
+            session = from_beta(session)
         config = updated(self.core, self.config, session)
         if config.format != self.config.format:
             self._resampler = None
@@ -179,10 +186,11 @@ class Session:
         self._detector = TurnDetector(settings) if settings is not None else None
         if self._detector is not None:
             self._detector.reset(self._samples)
-        await self.emit("session.updated", session=self.view())
+        await self.emit("transcription_session.updated" if self.beta else "session.updated", session=self.view())
 
     def view(self) -> dict[str, Any]:
-        return view(self.config, self.id, int(self.created + SESSION_S))
+        expires_at = int(self.created + SESSION_S)
+        return beta_view(self.config, self.id, expires_at) if self.beta else view(self.config, self.id, expires_at)
 
     # ------------------------------------------------------------ audio
 
@@ -264,15 +272,19 @@ class Session:
         item.committed = True
         self._drop_until(end)
         await self.emit("input_audio_buffer.committed", previous_item_id=self._last_item, item_id=item.id)
-        view = {
+        item_view = {
             "id": item.id,
             "type": "message",
             "status": "completed",
             "role": "user",
             "content": [{"type": "input_audio", "transcript": None}],
         }
-        await self.emit("conversation.item.added", previous_item_id=self._last_item, item=view)
-        await self.emit("conversation.item.done", previous_item_id=self._last_item, item=view)
+        if self.beta:
+            item_view = {"object": "realtime.item", **item_view}
+            await self.emit("conversation.item.created", previous_item_id=self._last_item, item=item_view)
+        else:
+            await self.emit("conversation.item.added", previous_item_id=self._last_item, item=item_view)
+            await self.emit("conversation.item.done", previous_item_id=self._last_item, item=item_view)
         self._last_item = item.id
         await self._queue(item, audio, final=True)
 
@@ -558,3 +570,65 @@ def _apply_input(core: Core, config: Config, audio_in: dict[str, Any], path: str
                 message = "'type' must be 'near_field' or 'far_field'"
                 raise ProtocolError("invalid_value", message, f"{path}.noise_reduction.type")
         config.noise_reduction = reduction
+
+
+BETA_FORMATS = {
+    "pcm16": {"type": "audio/pcm", "rate": PCM_RATE},
+    "g711_ulaw": {"type": "audio/pcmu"},
+    "g711_alaw": {"type": "audio/pcma"},
+}
+
+
+def from_beta(session: dict[str, Any]) -> dict[str, Any]:
+    """A beta `transcription_session.update`'s flat session, in the GA shape `updated` takes."""
+    known = {
+        "input_audio_format",
+        "input_audio_transcription",
+        "turn_detection",
+        "input_audio_noise_reduction",
+        "include",
+        "modalities",
+        "client_secret",
+    }
+    _known(session, known, "session")
+    audio_in: dict[str, Any] = {}
+    if "input_audio_format" in session:
+        name = session["input_audio_format"]
+        if name not in BETA_FORMATS:
+            raise ProtocolError(
+                "invalid_value",
+                "'input_audio_format' must be pcm16, g711_ulaw or g711_alaw",
+                "session.input_audio_format",
+            )
+        audio_in["format"] = BETA_FORMATS[name]
+    for beta, ga in (
+        ("input_audio_transcription", "transcription"),
+        ("turn_detection", "turn_detection"),
+        ("input_audio_noise_reduction", "noise_reduction"),
+    ):
+        if beta in session:
+            audio_in[ga] = session[beta]
+    ga_session: dict[str, Any] = {"type": "transcription", "audio": {"input": audio_in}}
+    if "include" in session:
+        ga_session["include"] = session["include"]
+    return ga_session
+
+
+def beta_view(c: Config, session_id: str, expires_at: int) -> dict[str, Any]:
+    """The beta transcription session object (`transcription_session.created` / `.updated`)."""
+    name = next(n for n, f in BETA_FORMATS.items() if f["type"] == c.format)
+    transcription = None
+    if c.model is not None:
+        transcription = {"model": c.model, "language": c.language, "prompt": c.prompt}
+    return {
+        "id": session_id,
+        "object": "realtime.transcription_session",
+        "expires_at": expires_at,
+        "modalities": ["text"],
+        "input_audio_format": name,
+        "input_audio_transcription": transcription,
+        "turn_detection": c.turn_detection,
+        "input_audio_noise_reduction": c.noise_reduction,
+        "include": c.include,
+        "client_secret": None,
+    }
