@@ -572,7 +572,7 @@ def _apply_input(core: Core, config: Config, audio_in: dict[str, Any], path: str
         config.noise_reduction = reduction
 
 
-BETA_FORMATS = {
+BETA_FORMATS: dict[str, dict[str, Any]] = {
     "pcm16": {"type": "audio/pcm", "rate": PCM_RATE},
     "g711_ulaw": {"type": "audio/pcmu"},
     "g711_alaw": {"type": "audio/pcma"},
