@@ -90,6 +90,8 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
         timeout_graceful_shutdown=5,
         timeout_keep_alive=math.ceil(settings.keep_alive_s),
         http=guarded_protocol(settings.header_timeout_s),
+        ws_ping_interval=settings.ws_ping_s,
+        ws_ping_timeout=settings.ws_ping_s,
     )
     return 0
 

@@ -81,6 +81,12 @@ class Settings:
     """Jobs this replica runs at once (0: it takes submissions but runs none)."""
     page_job_seconds: float = 600.0
     """The page sends recordings longer than this as jobs."""
+    realtime_idle_s: float = 120.0
+    """A live transcription session that sends no event for this long is closed."""
+    realtime_max_s: float = 3600.0
+    """The longest a live transcription session lasts."""
+    ws_ping_s: float = 20.0
+    """WebSockets are pinged this often (a client that stops answering is dropped)."""
 
     @property
     def overlay_dirs(self) -> tuple[Path, Path]:
@@ -143,6 +149,9 @@ class Settings:
             jobs_lease_s=read.number("AUDIO_JOBS_LEASE_S", d.jobs_lease_s, minimum=1),
             jobs_workers=read.integer("AUDIO_JOBS_WORKERS", d.jobs_workers, minimum=0),
             page_job_seconds=read.number("AUDIO_PAGE_JOB_SECONDS", d.page_job_seconds, minimum=1),
+            realtime_idle_s=read.number("AUDIO_REALTIME_IDLE_S", d.realtime_idle_s, minimum=1),
+            realtime_max_s=read.number("AUDIO_REALTIME_MAX_S", d.realtime_max_s, minimum=1),
+            ws_ping_s=read.number("AUDIO_WS_PING_S", d.ws_ping_s, minimum=0.1),
         )
 
 

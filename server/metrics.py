@@ -69,6 +69,16 @@ class Metrics:
         self.jobs_finished = Counter(
             "audio_jobs_finished", "Jobs this replica finished, by how they ended", ["state"], registry=r
         )
+        self.realtime_turns = Counter(
+            "audio_realtime_turns", "Turns live transcription sessions transcribed", ["model"], registry=r
+        )
+        self.realtime_latency = Histogram(
+            "audio_realtime_completed_seconds",
+            "Time from the end of a live turn's speech (or its commit) to its completed transcript",
+            ["model"],
+            buckets=(0.1, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5, 10),
+            registry=r,
+        )
         self.model_load = Gauge("audio_model_load_seconds", "How long each model took to load", ["model"], registry=r)
         # Apart from the requests: a socket's status is its handshake's, and it lasts minutes, not seconds.
         self.websocket_sessions = Counter(

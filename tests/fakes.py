@@ -242,6 +242,8 @@ def app_config(settings: Settings, engines: EngineFactory) -> uvicorn.Config:
         lifespan="on",
         timeout_keep_alive=math.ceil(settings.keep_alive_s),
         http=guarded_protocol(settings.header_timeout_s),
+        ws_ping_interval=settings.ws_ping_s,
+        ws_ping_timeout=settings.ws_ping_s,
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -16,13 +17,14 @@ import numpy as np
 import pytest
 import soxr
 import websockets.sync.client
-from conftest import clip_path
+from conftest import clip_path, metric
 from fakes import FastServer
 from openai import OpenAI
 from websockets.typing import Subprotocol
 
 from engines.audio.decode import decode
 from engines.audio.g711 import ALAW, ULAW
+from server.testing import wait_for
 
 URL = "/oai/v1/realtime?intent=transcription"
 RATE = 16000
@@ -377,3 +379,67 @@ def test_a_beta_update_switches_a_plain_socket_to_the_beta_dialect(socket: Any) 
     events = until(socket, "conversation.item.input_audio_transcription.completed")
     created = next(e for e in events if e["type"] == "conversation.item.created")
     assert created["item"]["object"] == "realtime.item" and created["item"]["role"] == "user"
+
+
+def test_sessions_end_when_idle_or_at_their_length_and_are_pinged(
+    fast_server_with: Callable[..., FastServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    running = fast_server_with(realtime_idle_s=1.0, realtime_max_s=2.5, ws_ping_s=0.3)
+    caplog.set_level(logging.DEBUG, logger="websockets.client")
+
+    def ending(keep_talking: bool) -> tuple[dict[str, Any], int, float]:
+        with websockets.sync.client.connect(ws_url(running)) as connection:
+            started = time.monotonic()
+            assert recv(connection)["type"] == "session.created"
+            while True:
+                if keep_talking:
+                    send(connection, "input_audio_buffer.append", audio=base64.b64encode(bytes(960)).decode())
+                try:
+                    event = recv(connection, timeout=0.4)
+                except TimeoutError:
+                    continue
+                if event["type"] == "error":
+                    break
+            with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
+                connection.recv(timeout=5)
+        assert closed.value.rcvd is not None
+        return event, closed.value.rcvd.code, time.monotonic() - started
+
+    idle, code, lasted = ending(keep_talking=False)
+    assert idle["error"]["code"] == "session_idle" and code == 1000 and lasted < 2.0
+    expired, code, lasted = ending(keep_talking=True)
+    assert expired["error"]["code"] == "session_expired" and code == 1000 and 2.4 < lasted < 4.0
+    # The server pinged the client while it stayed open (websockets logs each frame it receives).
+    assert any("< PING" in r.getMessage() for r in caplog.records)
+
+
+def test_a_client_that_vanishes_frees_its_slot_at_once(
+    fast_server_with: Callable[..., FastServer],
+) -> None:
+    running = fast_server_with()
+    gate = running.engines.gate
+    with httpx.Client(base_url=running.url, timeout=10) as http:
+        wait_for(lambda: http.get("/ready").status_code == 200, 10)
+        gate.close()
+        with websockets.sync.client.connect(ws_url(running)) as connection:
+            transcribe_with(connection, turn_detection=None)
+            append(connection, pcm24(speech()))
+            send(connection, "input_audio_buffer.commit")
+            gate.wait_for_waiting(1)  # its turn is being transcribed, holding a slot
+            assert metric(http, "audio_active_requests", model="openai/whisper-1") == 1
+        # Gone mid-turn: the work stops at its next step and the slot is free.
+        gate.allow(1)
+        wait_for(lambda: metric(http, "audio_active_requests", model="openai/whisper-1") == 0, 5)
+        gate.open()
+
+
+def test_turns_and_their_latency_are_counted(fast: FastServer, socket: Any) -> None:
+    with httpx.Client(base_url=fast.url, timeout=10) as http:
+        turns = metric(http, "audio_realtime_turns_total", model="openai/whisper-1")
+        timed = metric(http, "audio_realtime_completed_seconds_count", model="openai/whisper-1")
+        transcribe_with(socket)
+        append(socket, pcm24(speech()))
+        until(socket, "conversation.item.input_audio_transcription.completed")
+        assert metric(http, "audio_realtime_turns_total", model="openai/whisper-1") == turns + 1
+        assert metric(http, "audio_realtime_completed_seconds_count", model="openai/whisper-1") == timed + 1
+        assert metric(http, "audio_websocket_open_sessions", route="/oai/v1/realtime") >= 1

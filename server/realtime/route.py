@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 from starlette.requests import Request
@@ -54,9 +55,24 @@ async def realtime(websocket: WebSocket) -> None:
     )
     session = Session(core, send, model, beta)
     await session.start()
+    settings = core.settings
+    ends = time.monotonic() + settings.realtime_max_s
     try:
         while True:
-            message = await websocket.receive()
+            left = ends - time.monotonic()
+            try:
+                message = await asyncio.wait_for(websocket.receive(), min(settings.realtime_idle_s, max(0.0, left)))
+            except TimeoutError:
+                over = time.monotonic() >= ends
+                code = "session_expired" if over else "session_idle"
+                why = (
+                    f"The session reached its maximum length of {settings.realtime_max_s:.0f} s"
+                    if over
+                    else f"No event came for {settings.realtime_idle_s:.0f} s"
+                )
+                await session.error(code, why)
+                await websocket.close(1000, code)
+                return
             if message["type"] == "websocket.disconnect":
                 return
             text = message.get("text")

@@ -102,6 +102,8 @@ class Item:
     committed: bool = False
     read_to: int = 0
     """Where the last reading's audio ended."""
+    ended_at: float = 0.0
+    """When its speech ended or it was committed (monotonic), for the latency to `completed`."""
 
 
 class Session:
@@ -270,6 +272,7 @@ class Session:
     async def _commit_item(self, item: Item, audio: np.ndarray, end: int) -> None:
         self._item = None
         item.committed = True
+        item.ended_at = time.monotonic()
         self._drop_until(end)
         await self.emit("input_audio_buffer.committed", previous_item_id=self._last_item, item_id=item.id)
         item_view = {
@@ -382,6 +385,9 @@ class Session:
             transcript=text,
             usage={"type": "duration", "seconds": round(seconds, 3)},
         )
+        metrics, model = self.core.metrics, self.config.model or ""
+        metrics.realtime_turns.labels(model=model).inc()
+        metrics.realtime_latency.labels(model=model).observe(time.monotonic() - item.ended_at)
 
     async def _delta(self, item: Item, words: list[str]) -> None:
         delta = (" " if item.emitted else "") + " ".join(words)
