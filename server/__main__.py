@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     serve.add_argument("--log-level", default="info")
     serve.add_argument("--wyoming", metavar="URI", help="also serve Wyoming at tcp://HOST:PORT or unix://PATH")
     serve.add_argument("--zeroconf", action="store_true", help="announce the Wyoming listener for Home Assistant")
+    serve.add_argument("--tls-cert", metavar="FILE", help="serve HTTPS and WSS with this PEM certificate (chain)")
+    serve.add_argument("--tls-key", metavar="FILE", help="the certificate's PEM private key")
     sub.add_parser(
         "check",
         help="validate the environment, models.toml, the model files and the cache, then say what would be served",
@@ -55,12 +57,15 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
             return models_cli.run(args, settings)
         if args.command == "jobs":
             return jobs_cli.run(args, settings)
-        if args.wyoming or args.zeroconf:
+        if args.wyoming or args.zeroconf or args.tls_cert or args.tls_key:
             env = {**(env if env is not None else os.environ)}
             if args.wyoming:
                 env["AUDIO_WYOMING_URI"] = args.wyoming
             if args.zeroconf:
                 env["AUDIO_WYOMING_ZEROCONF"] = "1"
+            if args.tls_cert or args.tls_key:
+                env["AUDIO_TLS_CERT"] = args.tls_cert or ""
+                env["AUDIO_TLS_KEY"] = args.tls_key or ""
             settings = Settings.from_env(env)
         return _serve(settings, args.host, args.port, args.log_level)
     except (ConfigError, RegistryError, ModelSourceError) as exc:
@@ -92,6 +97,8 @@ def _serve(settings: Settings, host: str, port: int, log_level: str) -> int:
         http=guarded_protocol(settings.header_timeout_s),
         ws_ping_interval=settings.ws_ping_s,
         ws_ping_timeout=settings.ws_ping_s,
+        ssl_certfile=settings.tls_cert,
+        ssl_keyfile=settings.tls_key,
     )
     return 0
 

@@ -87,6 +87,9 @@ class Settings:
     """The longest a live transcription session lasts."""
     ws_ping_s: float = 20.0
     """WebSockets are pinged this often (a client that stops answering is dropped)."""
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    """Serve HTTPS and WSS with this certificate (chain) and private key, both PEM."""
 
     @property
     def overlay_dirs(self) -> tuple[Path, Path]:
@@ -152,7 +155,20 @@ class Settings:
             realtime_idle_s=read.number("AUDIO_REALTIME_IDLE_S", d.realtime_idle_s, minimum=1),
             realtime_max_s=read.number("AUDIO_REALTIME_MAX_S", d.realtime_max_s, minimum=1),
             ws_ping_s=read.number("AUDIO_WS_PING_S", d.ws_ping_s, minimum=0.1),
+            **_tls(env.get("AUDIO_TLS_CERT"), env.get("AUDIO_TLS_KEY")),
         )
+
+
+def _tls(cert: str | None, key: str | None) -> dict[str, Path]:
+    """The certificate and key, both or neither, each a file that exists."""
+    given = {name: Path(value) for name, value in (("tls_cert", cert), ("tls_key", key)) if value and value.strip()}
+    if len(given) == 1:
+        raise ConfigError("AUDIO_TLS_CERT and AUDIO_TLS_KEY (--tls-cert, --tls-key) go together: give both or neither")
+    for name, path in given.items():
+        if not path.is_file():
+            variable = "AUDIO_TLS_CERT" if name == "tls_cert" else "AUDIO_TLS_KEY"
+            raise ConfigError(f"{variable}: {path} is not a readable file")
+    return given
 
 
 def _database_url(value: str | None) -> str | None:

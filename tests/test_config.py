@@ -33,11 +33,24 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *names: str)
         ("AUDIO_NO_PRELOAD", "maybe"),
         ("AUDIO_LOG_FORMAT", "xml"),
         ("AUDIO_API_KEYS_FILE", "/no/such/keys"),
+        ("AUDIO_TLS_CERT", "/no/such/cert.pem"),
+        ("AUDIO_JOBS_DATABASE_URL", "mysql://somewhere/jobs"),
+        ("AUDIO_JOBS_WINDOW_S", "1"),
+        ("AUDIO_REALTIME_IDLE_S", "0"),
     ],
 )
 def test_a_bad_variable_names_itself(variable: str, value: str) -> None:
+    # A certificate is only checked beside its key: the pair is given here whole but for the file.
+    env = {"AUDIO_TLS_KEY": __file__} if variable == "AUDIO_TLS_CERT" else {}
     with pytest.raises(ConfigError, match=variable):
-        Settings.from_env({variable: value})
+        Settings.from_env({**env, variable: value})
+
+
+def test_a_certificate_and_its_key_go_together() -> None:
+    with pytest.raises(ConfigError, match="give both or neither"):
+        Settings.from_env({"AUDIO_TLS_CERT": __file__})
+    both = Settings.from_env({"AUDIO_TLS_CERT": __file__, "AUDIO_TLS_KEY": __file__})
+    assert both.tls_cert == both.tls_key == Path(__file__)
 
 
 def test_serve_with_a_bad_variable_exits_2_with_one_line() -> None:
