@@ -9,6 +9,8 @@ from engines.models.registry import Registry
 from server.config import Settings
 from server.jobs.routes import MAX_PAGE, PREFIX
 from server.openapi_schemas import schemas
+from server.realtime.route import PATH as REALTIME
+from server.realtime.session import REREAD_S
 from server.render import TRANSCRIPT_FORMATS
 
 AUDIO_TYPES = {name: f.media_type for name, f in FORMATS.items()}
@@ -56,7 +58,9 @@ def document(settings: Settings, registry: Registry) -> dict[str, Any]:
             "title": "audio-server",
             "version": "0.1.0",
             "description": "Offline transcription (faster-whisper) and synthesis (Piper): a native API in a "
-            '`{"status", "data"}` envelope, and OpenAI-compatible routes under `/oai/v1`.',
+            '`{"status", "data"}` envelope, and OpenAI-compatible routes under `/oai/v1`, with live '
+            f"transcription over OpenAI's realtime WebSocket protocol at `{REALTIME}?intent=transcription` "
+            "(described under the realtime tag: OpenAPI has no WebSocket operations).",
         },
         "servers": [{"url": "/"}],
         "security": [{"bearer": []}, {}],
@@ -68,11 +72,18 @@ def document(settings: Settings, registry: Registry) -> dict[str, Any]:
                 "background, window by window, behind interactive requests",
             },
             {"name": "openai", "description": "OpenAI-compatible routes"},
+            {"name": "realtime", "description": _socket(settings)},
             {"name": "service", "description": "Health, readiness and metrics"},
         ],
-        "paths": {**native, **_jobs(settings, names["transcription"]), **openai, **_service()},
+        "paths": {
+            **native,
+            **_jobs(settings, names["transcription"]),
+            **openai,
+            **_realtime(),
+            **_service(),
+        },
         "components": {
-            "schemas": schemas(settings, names["synthesis"], voices),
+            "schemas": schemas(settings, names["synthesis"], voices, names["transcription"]),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
@@ -539,6 +550,63 @@ def _jobs(settings: Settings, models: list[str]) -> dict[str, Any]:
                 },
             },
         },
+    }
+
+
+def _socket(settings: Settings) -> str:
+    """The realtime tag's description: the WebSocket itself, which OpenAPI 3.1 cannot describe."""
+    return f"""Live transcription over OpenAI's realtime protocol (GA transcription sessions; the beta dialect \
+for clients that send `OpenAI-Beta: realtime=v1`). OpenAPI has no WebSocket operations, so the socket is \
+described here.
+
+**WebSocket `GET {REALTIME}?intent=transcription`** (`wss://` when the server has a certificate: \
+AUDIO_TLS_CERT/AUDIO_TLS_KEY). With API keys, the upgrade carries one: `Authorization: Bearer <key>`, or the \
+subprotocol `openai-insecure-api-key.<key>` (browsers), a real key or an `ek_…` key from \
+`POST {REALTIME}/client_secrets`. A refused key gets an `error` event (`invalid_api_key`) and close 3000; \
+a socket without the intent gets `invalid_intent` and close 4000.
+
+- **Client events** (JSON text frames): `session.update` (a `RealtimeTranscriptionSessionConfig` as \
+`session`), `input_audio_buffer.append` (`audio`: base64 in the session's format), \
+`input_audio_buffer.commit`, `input_audio_buffer.clear`.
+- **Server events**: `session.created`, `session.updated`; per turn `input_audio_buffer.speech_started`, \
+`input_audio_buffer.speech_stopped`, `input_audio_buffer.committed`, `conversation.item.added`, \
+`conversation.item.done`, `conversation.item.input_audio_transcription.delta`… and `….completed` (or \
+`….failed`); `error` for an event refused (the session goes on).
+- **Deltas** by local agreement: a turn in progress is read again about every {REREAD_S:g} s and the words \
+two readings in a row agree on are sent, so deltas only append; `completed` is the final reading of the turn.
+- **Limits**: a session that sends no event for {settings.realtime_idle_s:g} s (AUDIO_REALTIME_IDLE_S) \
+ends with `session_idle`, one that lasts {settings.realtime_max_s:g} s (AUDIO_REALTIME_MAX_S) with \
+`session_expired`, both as an `error` event and close 1000; the socket is pinged every \
+{settings.ws_ping_s:g} s (AUDIO_WS_PING_S)."""
+
+
+def _realtime() -> dict[str, Any]:
+    return {
+        REALTIME + "/client_secrets": {
+            "post": {
+                "tags": ["realtime"],
+                "summary": "A short-lived `ek_…` key for live transcription",
+                "description": f"For a page (or any client that should not hold a real key) to open the live "
+                f"transcription WebSocket `GET {REALTIME}?intent=transcription` with, as the subprotocol "
+                "`openai-insecure-api-key.ek_…`. The key opens sessions only, not the HTTP routes, until "
+                "`expires_at`. It is signed with a secret derived from the server's API keys and stored nowhere, "
+                "so every replica with the same keys accepts it. `session`, when given, is checked as "
+                "`session.update` checks it and echoed back; the session itself starts from the defaults. "
+                "Minting needs a real key when keys are configured.",
+                "operationId": "createRealtimeClientSecret",
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": _ref("RealtimeClientSecretRequest")}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "The key",
+                        "content": {"application/json": {"schema": _ref("RealtimeClientSecret")}},
+                    },
+                    **_errors("OpenAIError", 400, 401, 405, 408, 413),
+                },
+            }
+        }
     }
 
 

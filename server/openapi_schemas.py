@@ -7,10 +7,15 @@ from typing import Any
 from engines.audio.encode import FORMATS
 from server.config import Settings
 from server.jobs.store import STATES
+from server.realtime.secrets import DEFAULT_S, MAX_S, MIN_S
+from server.realtime.session import EAGERNESS_SILENCE_MS, PCM_RATE
 from server.render import TRANSCRIPT_FORMATS
 
 
-def schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[str, Any]:
+def schemas(
+    settings: Settings, models: list[str], voices: list[str], transcription_models: list[str] | None = None
+) -> dict[str, Any]:
+    """`models` are the synthesis models' names, `transcription_models` those a live session may name."""
     number = {"type": "number"}
     segment = {
         "type": "object",
@@ -172,6 +177,7 @@ def schemas(settings: Settings, models: list[str], voices: list[str]) -> dict[st
             },
         },
         **_jobs(error_body),
+        **_realtime(transcription_models or []),
         "Readiness": {
             "type": "object",
             "required": ["status"],
@@ -256,6 +262,215 @@ def _jobs(error_body: dict[str, Any]) -> dict[str, Any]:
                     "type": ["string", "null"],
                     "description": "With more to come: the `after` of the next page",
                 },
+            },
+        },
+    }
+
+
+def _realtime(models: list[str]) -> dict[str, Any]:
+    """A live transcription session's configuration as a client sends it (`session.update`, or with
+    `POST /oai/v1/realtime/client_secrets`), the session as the server shows it, and an `ek_…` key."""
+    ms = {"type": "integer", "minimum": 0, "maximum": 10000}
+    ignored = {"description": "Accepted and ignored (a transcription session makes no responses)"}
+    formats = [
+        {
+            "type": "object",
+            "required": ["type"],
+            "properties": {
+                "type": {"const": "audio/pcm"},
+                "rate": {"const": PCM_RATE, "description": "16-bit little-endian mono at 24 kHz, no other rate"},
+            },
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "required": ["type"],
+            "properties": {"type": {"enum": ["audio/pcmu", "audio/pcma"], "description": "G.711 at 8 kHz"}},
+            "additionalProperties": False,
+        },
+    ]
+    server_vad = {
+        "type": "object",
+        "required": ["type"],
+        "description": "Turns by the level of the audio (not a neural VAD): a threshold of 0.5 is -40 dBFS, "
+        "0 is -60 and 1 is -20. A turn starts at speech, reaching back `prefix_padding_ms`, and ends after "
+        "`silence_duration_ms` of silence; one over 30 s is cut at its quietest moment and goes on as the next",
+        "properties": {
+            "type": {"const": "server_vad"},
+            "threshold": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.5},
+            "prefix_padding_ms": {**ms, "default": 300},
+            "silence_duration_ms": {**ms, "default": 200},
+            "create_response": {"type": "boolean", **ignored},
+            "interrupt_response": {"type": "boolean", **ignored},
+            "idle_timeout_ms": {"type": ["integer", "null"], **ignored},
+        },
+        "additionalProperties": False,
+    }
+    semantic_vad = {
+        "type": "object",
+        "required": ["type"],
+        "description": "Taken as server_vad whose silence is set by `eagerness` (low 1000 ms, medium and auto "
+        "600 ms, high 300 ms): this server hears no semantics",
+        "properties": {
+            "type": {"const": "semantic_vad"},
+            "eagerness": {"enum": list(EAGERNESS_SILENCE_MS), "default": "auto"},
+            "create_response": {"type": "boolean", **ignored},
+            "interrupt_response": {"type": "boolean", **ignored},
+        },
+        "additionalProperties": False,
+    }
+    turn_detection = {
+        "anyOf": [{"type": "null"}, server_vad, semantic_vad],
+        "description": "null: no turns are found; the client commits the buffer itself",
+    }
+    noise_reduction = {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["type"],
+                "properties": {"type": {"enum": ["near_field", "far_field"]}},
+                "additionalProperties": False,
+            },
+        ],
+        "description": "Accepted and echoed, not applied",
+    }
+    include = {
+        "anyOf": [
+            {"type": "null"},
+            {"type": "array", "items": {"const": "item.input_audio_transcription.logprobs"}},
+        ],
+        "description": "Accepted and echoed; no logprobs are sent",
+    }
+    nullable_text = {"type": ["string", "null"]}
+    transcription_in = {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["model"],
+                "properties": {
+                    "model": {"type": "string", "enum": models, "description": "A transcription model slug or alias"},
+                    "language": {**nullable_text, "examples": ["en"], "description": "ISO-639-1 code"},
+                    "prompt": {**nullable_text, "description": "Text that biases each turn's transcript"},
+                },
+                "additionalProperties": False,
+            },
+        ],
+        "description": "null (the default): turns are found, but their transcripts are empty",
+    }
+    config = {
+        "type": "object",
+        "description": "A GA transcription session's settings; each part left out keeps its value",
+        "properties": {
+            "type": {"const": "transcription"},
+            "audio": {
+                "type": "object",
+                "properties": {
+                    "input": {
+                        "type": "object",
+                        "properties": {
+                            "format": {"anyOf": formats, "description": "Default: audio/pcm at 24000 Hz"},
+                            "transcription": transcription_in,
+                            "turn_detection": turn_detection,
+                            "noise_reduction": noise_reduction,
+                        },
+                        "additionalProperties": False,
+                    }
+                },
+                "additionalProperties": False,
+            },
+            "include": include,
+        },
+        "additionalProperties": False,
+        "examples": [
+            {
+                "type": "transcription",
+                "audio": {
+                    "input": {
+                        "format": {"type": "audio/pcm", "rate": PCM_RATE},
+                        "transcription": {"model": "gpt-4o-transcribe", "language": "en"},
+                        "turn_detection": {"type": "server_vad", "threshold": 0.5, "silence_duration_ms": 500},
+                    }
+                },
+            }
+        ],
+    }
+    transcription_out = {
+        "anyOf": [
+            {"type": "null"},
+            {
+                "type": "object",
+                "required": ["model", "language", "prompt"],
+                "properties": {
+                    "model": {"type": "string", "description": "The model's slug"},
+                    "language": nullable_text,
+                    "prompt": nullable_text,
+                },
+            },
+        ]
+    }
+    session = {
+        "type": "object",
+        "required": ["type", "object", "id", "expires_at", "audio", "include"],
+        "properties": {
+            "type": {"const": "transcription"},
+            "object": {"const": "realtime.transcription_session"},
+            "id": {"type": "string", "pattern": "^sess_"},
+            "expires_at": {"type": "integer"},
+            "audio": {
+                "type": "object",
+                "required": ["input"],
+                "properties": {
+                    "input": {
+                        "type": "object",
+                        "required": ["format", "transcription", "noise_reduction", "turn_detection"],
+                        "properties": {
+                            "format": {"anyOf": formats},
+                            "transcription": transcription_out,
+                            "noise_reduction": noise_reduction,
+                            "turn_detection": turn_detection,
+                        },
+                    }
+                },
+            },
+            "include": include,
+        },
+    }
+    return {
+        "RealtimeTranscriptionSessionConfig": config,
+        "RealtimeTranscriptionSession": session,
+        "RealtimeClientSecretRequest": {
+            "type": "object",
+            "properties": {
+                "expires_after": {
+                    "type": "object",
+                    "properties": {
+                        "anchor": {"const": "created_at", "default": "created_at"},
+                        "seconds": {"type": "integer", "minimum": MIN_S, "maximum": MAX_S, "default": DEFAULT_S},
+                    },
+                    "description": f"How long the key opens sessions: {DEFAULT_S} s unless given",
+                },
+                "session": {
+                    "$ref": "#/components/schemas/RealtimeTranscriptionSessionConfig",
+                    "description": "Checked as `session.update` checks it, and echoed; the key does not carry "
+                    "it: a session opened with the key starts from the defaults and sends its own update",
+                },
+            },
+            "examples": [
+                {
+                    "expires_after": {"anchor": "created_at", "seconds": 600},
+                    "session": {"type": "transcription", "audio": {"input": {"transcription": {"model": "whisper-1"}}}},
+                }
+            ],
+        },
+        "RealtimeClientSecret": {
+            "type": "object",
+            "required": ["value", "expires_at", "session"],
+            "properties": {
+                "value": {"type": "string", "pattern": "^ek_", "description": "The key: it opens sessions only"},
+                "expires_at": {"type": "integer", "description": "Unix time in seconds"},
+                "session": {"$ref": "#/components/schemas/RealtimeTranscriptionSession"},
             },
         },
     }

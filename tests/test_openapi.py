@@ -32,6 +32,21 @@ from server.testing import wait_for
 
 PAGE_ROUTES = {"/", "/favicon.ico", "/openapi.json", "/docs"}
 JOBS = "/v1/inference/audio/jobs"
+SECRETS = "/oai/v1/realtime/client_secrets"
+
+
+def conforming(doc: dict[str, Any], response: httpx.Response, path: str, method: str) -> Any:
+    """The answer's body, once its status, content type and (JSON) body are shown to be the document's."""
+    answers = doc["paths"][path][method]["responses"]
+    assert str(response.status_code) in answers, (path, method, response.status_code, response.text)
+    media = response.headers["content-type"].split(";")[0]
+    content = answers[str(response.status_code)]["content"]
+    assert media in content, (path, method, media)
+    if media != "application/json":
+        return response.text
+    schema = {**content[media]["schema"], "components": doc["components"]}
+    Draft202012Validator(schema).validate(response.json())
+    return response.json()
 
 
 def test_the_document_is_valid_openapi_3_1(fast_client: httpx.Client) -> None:
@@ -100,16 +115,7 @@ def test_a_jobs_answers_keep_to_the_document(fast_server_with: Callable[..., Fas
         doc = c.get("/openapi.json").json()
 
         def conforms(response: httpx.Response, path: str, method: str) -> Any:
-            answers = doc["paths"][path][method]["responses"]
-            assert str(response.status_code) in answers, (path, method, response.status_code, response.text)
-            media = response.headers["content-type"].split(";")[0]
-            content = answers[str(response.status_code)]["content"]
-            assert media in content, (path, method, media)
-            if media != "application/json":
-                return response.text
-            schema = {**content[media]["schema"], "components": doc["components"]}
-            Draft202012Validator(schema).validate(response.json())
-            return response.json()
+            return conforming(doc, response, path, method)
 
         gate.close()
         clip = clip_path("jfk_ask_not.flac")
@@ -135,6 +141,67 @@ def test_a_jobs_answers_keep_to_the_document(fast_server_with: Callable[..., Fas
         assert gone["deleted"] is True and gone["state"] == "succeeded"
         missing = conforms(c.get(f"{JOBS}/{job['id']}"), JOBS + "/{job_id}", "get")
         assert missing["error"]["code"] == "job_not_found"
+
+
+def test_the_realtime_socket_and_its_limits_are_described() -> None:
+    """OpenAPI has no WebSocket operations: the socket is described in the realtime tag, with this
+    server's limits, and the route that mints its keys is an operation."""
+    registry = load_registry(PROJECT_ROOT / "models.toml")
+    doc = document(Settings(realtime_idle_s=45, realtime_max_s=900, ws_ping_s=15), registry)
+    socket = next(t["description"] for t in doc["tags"] if t["name"] == "realtime")
+    assert "GET /oai/v1/realtime?intent=transcription" in socket
+    assert all(limit in socket for limit in ("45 s", "900 s", "15 s", "close 3000", "close 4000"))
+    mint = doc["paths"][SECRETS]["post"]
+    assert "/oai/v1/realtime?intent=transcription" in mint["description"]
+    assert {"200", "400", "401"} <= set(mint["responses"])
+    body = doc["components"]["schemas"]["RealtimeClientSecretRequest"]["properties"]
+    seconds = body["expires_after"]["properties"]["seconds"]
+    assert (seconds["minimum"], seconds["maximum"], seconds["default"]) == (10, 7200, 600)
+    config = doc["components"]["schemas"]["RealtimeTranscriptionSessionConfig"]
+    transcription = config["properties"]["audio"]["properties"]["input"]["properties"]["transcription"]
+    models = transcription["anyOf"][1]["properties"]["model"]["enum"]
+    assert {"whisper-1", "gpt-4o-transcribe", "tiny.en"} <= set(models)
+
+
+def test_the_realtime_keys_answers_keep_to_the_document(fast_server_with: Callable[..., FastServer]) -> None:
+    """With keys configured: a key minted with a real one, the values refused, and no key (or an
+    `ek_…` one, which opens sessions only) refused."""
+    running = fast_server_with(api_keys=frozenset({"sk-real"}))
+    real = {"Authorization": "Bearer sk-real"}
+    with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
+        doc = c.get("/openapi.json").json()
+        session = {
+            "type": "transcription",
+            "audio": {
+                "input": {
+                    "format": {"type": "audio/pcmu"},
+                    "transcription": {"model": "gpt-4o-transcribe", "language": "en", "prompt": "Cards."},
+                    "turn_detection": {"type": "semantic_vad", "eagerness": "high"},
+                    "noise_reduction": {"type": "near_field"},
+                }
+            },
+            "include": ["item.input_audio_transcription.logprobs"],
+        }
+        body = {"expires_after": {"anchor": "created_at", "seconds": 7200}, "session": session}
+        minted = conforming(doc, c.post(SECRETS, json=body, headers=real), SECRETS, "post")
+        assert minted["value"].startswith("ek_")
+        assert minted["session"]["audio"]["input"]["transcription"]["model"] == "openai/whisper-1"
+        assert conforming(doc, c.post(SECRETS, json={}, headers=real), SECRETS, "post")["value"].startswith("ek_")
+        for bad in (
+            {"expires_after": {"seconds": 9}},
+            {"expires_after": {"seconds": 7201}},
+            {"expires_after": {"anchor": "now", "seconds": 60}},
+            {"session": {"type": "realtime"}},
+            {"session": {"audio": {"input": {"transcription": {"model": "tts-1"}}}}},
+            {"session": {"audio": {"input": {"format": {"type": "audio/pcm", "rate": 16000}}}}},
+        ):
+            refused = conforming(doc, c.post(SECRETS, json=bad, headers=real), SECRETS, "post")
+            assert refused["error"]["type"] and refused["error"]["code"], bad
+        for key in (None, minted["value"]):
+            headers = {"Authorization": f"Bearer {key}"} if key else {}
+            answer = c.post(SECRETS, json={}, headers=headers)
+            assert answer.status_code == 401
+            assert conforming(doc, answer, SECRETS, "post")["error"]["code"] == "invalid_api_key"
 
 
 def test_docs_come_from_this_server(fast_client: httpx.Client) -> None:
