@@ -4,6 +4,7 @@ errors that leave the session open, and the official `openai` client's GA connec
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
@@ -24,6 +25,8 @@ from websockets.typing import Subprotocol
 
 from engines.audio.decode import decode
 from engines.audio.g711 import ALAW, ULAW
+from server.core import Core
+from server.realtime.session import Session
 from server.testing import wait_for
 
 URL = "/oai/v1/realtime?intent=transcription"
@@ -427,7 +430,8 @@ def test_a_client_that_vanishes_frees_its_slot_at_once(
             send(connection, "input_audio_buffer.commit")
             gate.wait_for_waiting(1)  # its turn is being transcribed, holding a slot
             assert metric(http, "audio_active_requests", model="openai/whisper-1") == 1
-        # Gone mid-turn: the work stops at its next step and the slot is free.
+        # Gone mid-turn: once the server has seen it go, the work stops at its next step and the slot is free.
+        wait_for(lambda: metric(http, "audio_websocket_open_sessions", route="/oai/v1/realtime") == 0, 5)
         gate.allow(1)
         wait_for(lambda: metric(http, "audio_active_requests", model="openai/whisper-1") == 0, 5)
         gate.open()
@@ -443,3 +447,44 @@ def test_turns_and_their_latency_are_counted(fast: FastServer, socket: Any) -> N
         assert metric(http, "audio_realtime_turns_total", model="openai/whisper-1") == turns + 1
         assert metric(http, "audio_realtime_completed_seconds_count", model="openai/whisper-1") == timed + 1
         assert metric(http, "audio_websocket_open_sessions", route="/oai/v1/realtime") >= 1
+
+
+def test_a_session_hearing_silence_holds_only_the_padding() -> None:
+    async def scenario() -> None:
+        sent: list[dict[str, Any]] = []
+
+        async def collect(event: dict[str, Any]) -> None:
+            sent.append(event)
+
+        session = Session(cast(Core, None), collect)  # no model is set: nothing is transcribed
+        await session.start()
+        silence = base64.b64encode(bytes(48000)).decode()  # one second at 24 kHz
+        for _ in range(30):
+            await session.receive(json.dumps({"type": "input_audio_buffer.append", "audio": silence}))
+        held = sum(len(a) for a in session._audio)
+        assert held <= RATE * 0.6, held  # 300 ms of padding and a little, not 30 s
+        await session.close()
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(
+    "audio_input",
+    [
+        {"turn_detection": {"type": "semantic_vad", "eagerness": []}},
+        {"turn_detection": {"type": ["server_vad"]}},
+        {"format": {"type": {}}},
+        {"transcription": {"model": "whisper-1", "language": 7}},
+        {"noise_reduction": {"type": []}},
+    ],
+)
+def test_values_of_the_wrong_kind_are_errors_not_crashes(socket: Any, audio_input: dict[str, Any]) -> None:
+    assert recv(socket)["type"] == "session.created"
+    send(socket, "session.update", session={"type": "transcription", "audio": {"input": audio_input}})
+    assert recv(socket)["type"] == "error"
+    send(socket, "session.update", session={"type": "transcription", "include": [{}]})
+    assert recv(socket)["type"] == "error"
+    send(socket, "transcription_session.update", session={"input_audio_format": ["pcm16"]})
+    assert recv(socket)["type"] == "error"
+    send(socket, "input_audio_buffer.clear")
+    assert recv(socket)["type"] == "input_audio_buffer.cleared"  # the session goes on

@@ -48,7 +48,7 @@ def test_a_click_is_no_turn_and_quiet_sound_is_under_the_threshold() -> None:
 
 
 def test_a_turn_that_runs_long_is_cut_at_its_quietest_moment_and_goes_on() -> None:
-    # 14 s of sound with a dip (quieter, but still speech) at 9.0–9.2 s; turns last at most 10 s.
+    # 14 s of sound with a dip (quieter, but still speech) at 9.0 to 9.2 s; turns last at most 10 s.
     audio = np.concatenate([tone(9.0), tone(0.2, level=0.05), tone(4.8), silence(1.0)])
     found = turns(audio, TurnSettings(max_turn_s=10.0, silence_duration_ms=500))
     assert [k for k, _ in found] == ["started", "stopped", "started", "stopped"]

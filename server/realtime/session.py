@@ -15,6 +15,7 @@ import base64
 import binascii
 import contextlib
 import json
+import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -32,12 +33,16 @@ from server.core import Core
 from server.core.requests import Samples, TranscribeRequest
 from server.errors import ApiError
 
+log = logging.getLogger(__name__)
+
 RATE = 16000
 PCM_RATE = 24000
 REREAD_S = 0.7
 """How often a turn in progress is read again for its deltas."""
 MIN_COMMIT_S = 0.1
 SESSION_S = 3600
+KEEP_BETWEEN_TURNS = RATE // 5
+"""Kept between turns beyond the prefix padding, for the frames the detector has yet to decide on."""
 EAGERNESS_SILENCE_MS = {"low": 1000, "medium": 600, "auto": 600, "high": 300}
 """semantic_vad's eagerness, as the silence that ends a turn (this server hears no semantics)."""
 
@@ -164,6 +169,9 @@ class Session:
             await handler(event)
         except ProtocolError as exc:
             await self.error(exc.code, exc.message, exc.param, client_event)
+        except Exception:  # a bug here must not end the person's session: it hears of it, and goes on
+            log.exception("realtime: the %s event failed", str(kind)[:60])
+            await self.error("server_error", "The server failed on this event; see its log", None, client_event)
 
     async def close(self) -> None:
         """The client went: stop at once, and give the model's slot back."""
@@ -213,6 +221,11 @@ class Session:
             return
         for turn in self._detector.feed(samples):
             await self._turn(turn)
+        if self._item is None:
+            # Between turns only the padding a next turn may reach back into is kept: a session
+            # that hears silence for an hour holds a second of it.
+            keep = self._detector.settings.prefix_padding_ms * RATE // 1000 + KEEP_BETWEEN_TURNS
+            self._drop_until(max(self._audio_start, self._samples - keep))
         await self._reread()
 
     async def _reread(self) -> None:
@@ -458,7 +471,7 @@ def _turn_detection(value: Any, path: str) -> dict[str, Any] | None:
     if kind == "semantic_vad":
         _known(value, {"type", "eagerness", "create_response", "interrupt_response"}, path)
         eagerness = value.get("eagerness", "auto")
-        if eagerness not in EAGERNESS_SILENCE_MS:
+        if not isinstance(eagerness, str) or eagerness not in EAGERNESS_SILENCE_MS:
             raise ProtocolError("invalid_value", "'eagerness' must be low, medium, high or auto", f"{path}.eagerness")
         return {"type": "semantic_vad", "eagerness": eagerness}
     if kind != "server_vad":
@@ -489,7 +502,7 @@ def _include(value: Any) -> list[str] | None:
     if value is None:
         return None
     allowed = {"item.input_audio_transcription.logprobs"}
-    if not isinstance(value, list) or any(v not in allowed for v in value):
+    if not isinstance(value, list) or any(not isinstance(v, str) or v not in allowed for v in value):
         raise ProtocolError("invalid_value", f"'include' may hold only {', '.join(sorted(allowed))}", "session.include")
     return list(value)
 
@@ -563,9 +576,13 @@ def _apply_input(core: Core, config: Config, audio_in: dict[str, Any], path: str
             except ApiError as exc:
                 raise ProtocolError(exc.code, exc.message, f"{where}.model") from None
             language = transcription.get("language")
-            config.language = language.lower() if isinstance(language, str) and language else None
+            if language is not None and not isinstance(language, str):
+                raise ProtocolError("invalid_value", "'language' must be a language code", f"{where}.language")
+            config.language = language.lower() if language else None
             prompt = transcription.get("prompt")
-            config.prompt = prompt if isinstance(prompt, str) and prompt else None
+            if prompt is not None and not isinstance(prompt, str):
+                raise ProtocolError("invalid_value", "'prompt' must be text", f"{where}.prompt")
+            config.prompt = prompt or None
     if "turn_detection" in audio_in:
         config.turn_detection = _turn_detection(audio_in["turn_detection"], f"{path}.turn_detection")
     if "noise_reduction" in audio_in:
@@ -600,7 +617,7 @@ def from_beta(session: dict[str, Any]) -> dict[str, Any]:
     audio_in: dict[str, Any] = {}
     if "input_audio_format" in session:
         name = session["input_audio_format"]
-        if name not in BETA_FORMATS:
+        if not isinstance(name, str) or name not in BETA_FORMATS:
             raise ProtocolError(
                 "invalid_value",
                 "'input_audio_format' must be pcm16, g711_ulaw or g711_alaw",
