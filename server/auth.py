@@ -10,7 +10,7 @@ import secrets
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from server.errors import ApiError
-from server.realtime.secrets import EphemeralKeys
+from server.realtime.secrets import EPHEMERAL_SESSION, EphemeralKeys
 from server.requestlog import REFUSED_KEY
 from server.surfaces import error_response
 
@@ -66,7 +66,11 @@ class BearerAuth:
             return
         keys = [p[len(KEY_SUBPROTOCOL) :].encode() for p in offered if p.startswith(KEY_SUBPROTOCOL)]
         presented = _bearer(scope) or (keys[0] if keys else None)
-        if self._valid(presented) or self.ephemeral.valid(presented):
+        minted_for = self.ephemeral.session(presented)
+        if minted_for is not None:
+            # The session the key was minted for, which the socket's session starts as.
+            scope.setdefault("state", {})[EPHEMERAL_SESSION] = minted_for
+        if self._valid(presented) or minted_for is not None:
             _identify(scope, presented)
             await self.app(scope, receive, send)
             return

@@ -264,6 +264,10 @@ def test_a_session_needs_the_transcription_intent(fast: FastServer) -> None:
         with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
             connection.recv(timeout=5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 4000
+    # A transcription model named with no intent (older openai-node) opens a transcription session.
+    with websockets.sync.client.connect(ws_url(fast, "/oai/v1/realtime?model=whisper-1")) as connection:
+        created = recv(connection)
+        assert created["session"]["audio"]["input"]["transcription"]["model"] == "openai/whisper-1"
 
 
 # openai 3.57 opens its socket with websockets' `connect()` outside a `with`, which websockets 15 warns of.
@@ -331,9 +335,15 @@ def test_keys_as_the_clients_send_them_and_short_lived_keys_for_pages(
     with websockets.sync.client.connect(
         url, subprotocols=offering("realtime", f"openai-insecure-api-key.{ephemeral}")
     ) as c:
-        assert recv(c)["type"] == "session.created"
+        # The session starts as the key was minted for.
+        created = recv(c)
+        assert created["type"] == "session.created"
+        assert created["session"]["audio"]["input"]["transcription"]["model"] == "openai/whisper-1"
     forged = ephemeral[:-1] + ("0" if ephemeral[-1] != "0" else "1")
     assert refused(subprotocols=offering("realtime", f"openai-insecure-api-key.{forged}"))[1] == 3000
+    # Nor can the session a key carries be changed without its MAC failing.
+    body, _, mac = ephemeral.rpartition(".")
+    assert refused(subprotocols=offering("realtime", f"openai-insecure-api-key.{body}x.{mac}"))[1] == 3000
 
 
 @pytest.mark.filterwarnings("ignore:connect\\(\\) must be used as a context manager:DeprecationWarning")

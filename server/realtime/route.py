@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -15,7 +16,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from server.core import Core
 from server.errors import ApiError, invalid
 from server.parsing import read_json
-from server.realtime.secrets import DEFAULT_S, MAX_S, MIN_S, EphemeralKeys
+from server.realtime.secrets import DEFAULT_S, EPHEMERAL_SESSION, MAX_S, MIN_S, EphemeralKeys
 from server.realtime.session import Config, ProtocolError, Session, new_id, updated, view
 
 PATH = "/oai/v1/realtime"
@@ -34,26 +35,29 @@ async def realtime(websocket: WebSocket) -> None:
             await websocket.send_text(json.dumps(event, ensure_ascii=False))
 
     intent = websocket.query_params.get("intent")
-    if intent != "transcription":
-        await _refuse(
-            send,
-            websocket,
-            "invalid_intent",
-            "This server serves transcription sessions: connect with ?intent=transcription",
-        )
-        return
     model = None
     named = websocket.query_params.get("model")
     if named:
         try:
             model = core.model(named, "transcription").slug
         except ApiError:
-            model = None  # a conversation model's name (the beta client must send one): not a transcription model
+            model = None  # a conversation model's name (the beta client must send one)
+    # A transcription model named with no intent (openai-node before 7.5 can send nothing else) is as
+    # plain a request for a transcription session as the intent.
+    if intent != "transcription" and not (intent is None and model is not None):
+        why = "This server serves transcription sessions: connect with ?intent=transcription"
+        await _refuse(send, websocket, "invalid_intent", why)
+        return
     # Older clients (the Python SDK's `client.beta.realtime`) say they speak the beta dialect so.
     beta = websocket.headers.get("openai-beta", "").replace(" ", "") == "realtime=v1" or (
         "openai-beta.realtime-v1" in websocket.scope["subprotocols"]
     )
     session = Session(core, send, model, beta)
+    minted_for = (websocket.scope.get("state") or {}).get(EPHEMERAL_SESSION)
+    if minted_for:
+        # Checked when the key was minted; a model uninstalled since is an error event, not a refusal.
+        with contextlib.suppress(ProtocolError):
+            session.configure(updated(core, session.config, minted_for))
     await session.start()
     settings = core.settings
     ends = time.monotonic() + settings.realtime_max_s
@@ -115,7 +119,7 @@ async def client_secrets(request: Request) -> JSONResponse:
             config = updated(core, config, session)
         except ProtocolError as exc:
             raise ApiError(400, exc.code, exc.message, exc.param) from None
-    key, expires_at = EphemeralKeys(core.settings.api_keys).mint(seconds)
+    key, expires_at = EphemeralKeys(core.settings.api_keys).mint(seconds, session)
     return JSONResponse({"value": key, "expires_at": expires_at, "session": view(config, new_id("sess"), 0)})
 
 

@@ -188,7 +188,10 @@ class Session:
             raise ProtocolError("invalid_value", "'session' must be an object", "session")
         if event.get("type") == "transcription_session.update":
             session = from_beta(session)
-        config = updated(self.core, self.config, session)
+        self.configure(updated(self.core, self.config, session))
+        await self.emit("transcription_session.updated" if self.beta else "session.updated", session=self.view())
+
+    def configure(self, config: Config) -> None:
         if config.format != self.config.format:
             self._resampler = None
         self.config = config
@@ -196,7 +199,6 @@ class Session:
         self._detector = TurnDetector(settings) if settings is not None else None
         if self._detector is not None:
             self._detector.reset(self._samples)
-        await self.emit("transcription_session.updated" if self.beta else "session.updated", session=self.view())
 
     def view(self) -> dict[str, Any]:
         expires_at = int(self.created + SESSION_S)
