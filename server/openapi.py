@@ -591,7 +591,7 @@ def _realtime() -> dict[str, Any]:
                 "`openai-insecure-api-key.ek_…`. The key opens sessions only, not the HTTP routes, until "
                 "`expires_at`. It is signed with a secret derived from the server's API keys and stored nowhere, "
                 "so every replica with the same keys accepts it. `session`, when given, is checked as "
-                "`session.update` checks it and echoed back; the session itself starts from the defaults. "
+                "`session.update` checks it, and a session opened with the key starts as it says. "
                 "Minting needs a real key when keys are configured.",
                 "operationId": "createRealtimeClientSecret",
                 "requestBody": {

@@ -453,8 +453,8 @@ def _realtime(models: list[str]) -> dict[str, Any]:
                 },
                 "session": {
                     "$ref": "#/components/schemas/RealtimeTranscriptionSessionConfig",
-                    "description": "Checked as `session.update` checks it, and echoed; the key does not carry "
-                    "it: a session opened with the key starts from the defaults and sends its own update",
+                    "description": "Checked as `session.update` checks it; the key carries it (signed), and a "
+                    "session opened with the key starts as it says",
                 },
             },
             "examples": [
