@@ -4,6 +4,8 @@ or Playwright is missing; what the server writes into the page is checked withou
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import shutil
 from collections.abc import Callable, Iterator
@@ -31,6 +33,7 @@ MODELS = pytest.mark.models
 JFK = "jfk_ask_not.flac"
 SHORT = "pocketsphinx_cards_002.wav"  # 1.96 s
 JOBS = "/v1/inference/audio/jobs"
+SECRETS = "/oai/v1/realtime/client_secrets"
 
 
 @pytest.fixture(scope="module")
@@ -127,12 +130,17 @@ def test_the_streamed_transcript_arrives_live(page: Any) -> None:
 @MODELS
 @BROWSER
 def test_recording_from_the_microphone_is_transcribed(page: Any) -> None:
+    socket = watch_sockets(page)
     page.click("#record")
     page.wait_for_function("document.getElementById('record-state').textContent === 'recording…'")
     page.wait_for_timeout(6000)  # the fake microphone plays the clip in real time
     page.click("#record")
-    page.wait_for_function("document.getElementById('t-text').textContent.trim().length > 10", timeout=120_000)
-    assert "recording" in page.inner_text("#record-state")
+    page.wait_for_function(LIVE_DONE, timeout=120_000)
+    # The first turn, finished ("And so, my fellow Americans: ask not what your country …"). Whisper on a
+    # busy CPU may still be reading the last when the page stops waiting: their lines stay in progress.
+    first = page.locator("#t-text .line").first
+    assert "fellow" in first.inner_text().lower() and "partial" not in first.get_attribute("class")
+    assert socket.completed()[0] == first.inner_text()
 
 
 PLAYED = "The page speaks. It plays to the end."
@@ -337,13 +345,173 @@ def test_a_failed_job_shows_why(fast_page: Callable[..., tuple[Any, FastServer]]
 
 @BROWSER
 def test_a_long_recording_goes_as_a_job(fast_page: Callable[..., tuple[Any, FastServer]]) -> None:
+    # A server from before live transcription: no key to mint, so the page records and uploads as it did.
     page, _ = fast_page(page_job_seconds=3.0)
+    page.route(f"**{SECRETS}", lambda route: route.fulfill(status=404, json={"detail": "Not Found"}))
+    socket = watch_sockets(page)
     calls = transcription_calls(page)
     page.click("#record")
-    page.wait_for_function("document.getElementById('record-state').textContent === 'recording…'")
+    page.wait_for_function(f"document.getElementById('record-state').textContent.startsWith({UNAVAILABLE!r})")
+    assert "does not offer it" in page.inner_text("#record-state")
     page.wait_for_timeout(4000)  # the fake microphone plays the clip in real time
     page.click("#record")
     page.wait_for_function("document.getElementById('t-job-state').textContent === 'succeeded'", timeout=30_000)
     page.wait_for_function("document.getElementById('t-text').textContent.includes('alpha bravo')")
     assert "sent as a job" in page.inner_text("#record-state")
     assert calls[0] == f"POST {JOBS}"
+    assert socket.urls == []
+    assert page.is_hidden("#t-error")
+
+
+# ------------------------------------------------------------------ live transcription (fake engines)
+
+LIVE_DONE = "document.getElementById('record-state').textContent.includes('transcribed live')"
+UNAVAILABLE = "recording… (live transcription is unavailable"
+COMPLETED = "conversation.item.input_audio_transcription.completed"
+
+
+class Sockets:
+    """The WebSockets a page opens, and the events that go each way on them."""
+
+    def __init__(self) -> None:
+        self.urls: list[str] = []
+        self.sent: list[dict[str, Any]] = []
+        self.received: list[dict[str, Any]] = []
+
+    def opened(self, socket: Any) -> None:
+        self.urls.append(socket.url)
+        socket.on("framesent", lambda payload: self.sent.append(json.loads(payload)))
+        socket.on("framereceived", lambda payload: self.received.append(json.loads(payload)))
+
+    def kinds(self) -> list[str]:
+        return [event["type"] for event in self.received]
+
+    def completed(self) -> list[str]:
+        """The transcript of every turn, in the order the server finished them."""
+        return [event["transcript"] for event in self.received if event["type"] == COMPLETED]
+
+
+def watch_sockets(page: Any) -> Sockets:
+    sockets = Sockets()
+    page.on("websocket", sockets.opened)
+    return sockets
+
+
+WATCH_PARTIALS = """() => {
+  // Every line still in progress that shows words, while the recording goes on.
+  window.partials = [];
+  new MutationObserver(() => {
+    const recording = document.getElementById('record').textContent === 'Stop';
+    for (const line of document.querySelectorAll('#t-text .line.partial')) {
+      if (line.textContent && recording) window.partials.push(line.textContent);
+    }
+  }).observe(document.getElementById('t-text'), { childList: true, subtree: true, characterData: true });
+}"""
+
+
+@BROWSER
+def test_a_recording_is_transcribed_live_and_its_words_firm_up_as_they_come(
+    fast_page: Callable[..., tuple[Any, FastServer]],
+) -> None:
+    page, _ = fast_page()
+    socket = watch_sockets(page)
+    calls = transcription_calls(page)
+    page.evaluate(WATCH_PARTIALS)
+    page.click("#record")
+    page.wait_for_function("document.getElementById('record-state').textContent === 'recording…'")
+    assert page.inner_text("#record") == "Stop"
+    # While the person still speaks: the words two readings agree on, in a line marked as in progress;
+    # then a turn's line done, the fake engine's transcript of it.
+    page.wait_for_function("window.partials.length > 0", timeout=15_000)
+    page.wait_for_selector("#t-text .line:not(.partial)", timeout=15_000)
+    page.wait_for_selector("#t-text .line:nth-child(2)", timeout=15_000)  # the next turn begun: stop in it
+    page.click("#record")
+    page.wait_for_function(LIVE_DONE, timeout=15_000)
+
+    assert socket.urls == [page.url.replace("http://", "ws://").rstrip("/") + "/oai/v1/realtime?intent=transcription"]
+    update = socket.sent[0]
+    assert update["type"] == "session.update"
+    assert update["session"]["audio"]["input"] == {
+        "format": {"type": "audio/pcm", "rate": 24000},
+        "transcription": {"model": "whisper-1"},
+        "turn_detection": {"type": "server_vad", "silence_duration_ms": 500},
+    }
+    appended = [event for event in socket.sent[1:] if event["type"] == "input_audio_buffer.append"]
+    audio = b"".join(base64.b64decode(event["audio"]) for event in appended)
+    # Every ~100 ms, 24 kHz 16-bit PCM: as long as the recording the page kept (at 16 kHz).
+    assert len(appended) >= 10
+    assert len(audio) / 48000 == pytest.approx(float(page.inner_text("#t-duration")), abs=0.05)
+    kinds = socket.kinds()
+    assert kinds[:2] == ["session.created", "session.updated"]
+    assert "conversation.item.input_audio_transcription.delta" in kinds
+    # Each turn begun was finished before the page closed the socket: the one Stop ended was committed.
+    started = [event["item_id"] for event in socket.received if event["type"] == "input_audio_buffer.speech_started"]
+    assert len(started) >= 2
+    assert socket.sent[-1] == {"type": "input_audio_buffer.commit"}
+    assert set(started) <= {event["item_id"] for event in socket.received if event["type"] == COMPLETED}
+    transcripts = [t for t in socket.completed() if t]
+    assert transcripts and all(t.startswith("alpha bravo.") for t in transcripts)
+    assert "input_audio_buffer_commit_empty" not in json.dumps(socket.received)  # no empty commit at the end
+    # Partial words seen in a line before its turn was done; every line now the turn's final transcript.
+    partials = page.evaluate("window.partials")
+    assert partials[0].startswith("alpha bravo.")
+    assert page.locator("#t-text .line.partial").count() == 0
+    assert page.locator("#t-text .line").all_inner_texts() == transcripts
+    assert page.is_hidden("#t-error")
+    # Nothing was uploaded; the recording is kept, to play, download or transcribe again.
+    assert calls == []
+    assert re.fullmatch(r"recording\.wav \(\d+ KB, 0:0\d, transcribed live\)", page.inner_text("#record-state"))
+    assert page.get_attribute("#t-audio", "src").startswith("blob:")
+    assert downloaded(page, "txt") == "\n".join(transcripts) + "\n"
+    assert page.is_enabled("#transcribe") and page.inner_text("#record") == "Record from the microphone"
+
+
+OFFERED = """() => {
+  // The subprotocols each WebSocket the page makes offers.
+  window.offered = [];
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(url, protocols) { super(url, protocols); window.offered.push(protocols); }
+  };
+}"""
+
+
+@BROWSER
+def test_with_keys_the_pages_key_mints_a_short_lived_one_that_opens_the_session(
+    fast_page: Callable[..., tuple[Any, FastServer]],
+) -> None:
+    page, _ = fast_page(key="page-key-1", api_keys=frozenset({"page-key-1"}))
+    socket = watch_sockets(page)
+    page.evaluate(OFFERED)
+    with page.expect_request(f"**{SECRETS}") as minting:
+        page.click("#record")
+    request = minting.value
+    assert request.method == "POST" and request.headers["authorization"] == "Bearer page-key-1"
+    body = request.post_data_json
+    assert body["expires_after"] == {"anchor": "created_at", "seconds": 600}
+    assert body["session"]["audio"]["input"]["transcription"] == {"model": "whisper-1"}
+    page.wait_for_function("document.getElementById('record-state').textContent === 'recording…'")
+    # The socket carries the ek_ key, never the page's own.
+    [offered] = page.evaluate("window.offered")
+    assert len(offered) == 2 and offered[0] == "realtime"
+    assert offered[1].startswith("openai-insecure-api-key.ek_") and "page-key-1" not in offered[1]
+    assert socket.kinds()[:2] == ["session.created", "session.updated"]
+    page.click("#record")
+    page.wait_for_function(LIVE_DONE, timeout=15_000)
+    assert page.is_hidden("#t-error")
+
+
+@BROWSER
+def test_where_the_socket_fails_the_recording_is_uploaded(fast_page: Callable[..., tuple[Any, FastServer]]) -> None:
+    page, _ = fast_page()
+    page.route_web_socket("**/oai/v1/realtime*", lambda socket: socket.close(code=1011, reason="gone"))
+    calls = transcription_calls(page)
+    page.click("#record")
+    page.wait_for_function(f"document.getElementById('record-state').textContent.startsWith({UNAVAILABLE!r})")
+    assert "the connection closed (1011)" in page.inner_text("#record-state")
+    assert page.inner_text("#record") == "Stop and transcribe"
+    page.wait_for_timeout(1500)
+    page.click("#record")
+    page.wait_for_function("document.getElementById('t-text').textContent.includes('alpha bravo')")
+    assert calls == ["POST /v1/inference/audio/transcribe"]
+    assert "recording.webm" in page.inner_text("#record-state")
