@@ -372,6 +372,8 @@ class Phase:
     load: tuple[float, float]
     server_cpu_s: float
     wall_s: float
+    cpu_pressure: float | None
+    """The share of the time some task on this machine waited for a CPU (Linux PSI), if known."""
 
 
 def analyse(session: SessionLog) -> tuple[list[Heard], int]:
@@ -426,11 +428,21 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def cpu_stalled_s() -> float | None:
+    """Seconds some task on this machine waited for a CPU so far (Linux pressure stall information)."""
+    try:
+        some = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+    except OSError:
+        return None
+    return float(some.rsplit("total=", 1)[1]) / 1e6
+
+
 async def measure(url: str, pid: int, model: str, streams: Sequence[Stream], stagger_s: float) -> Phase:
     before = os.getloadavg()[0]
-    cpu, wall = cpu_seconds(pid), time.perf_counter()
+    cpu, wall, stalled = cpu_seconds(pid), time.perf_counter(), cpu_stalled_s()
     sessions = await run_sessions(url, model, streams, stagger_s)
-    cpu, wall = cpu_seconds(pid) - cpu, time.perf_counter() - wall
+    cpu, wall, stalled_after = cpu_seconds(pid) - cpu, time.perf_counter() - wall, cpu_stalled_s()
+    pressure = None if stalled is None or stalled_after is None else (stalled_after - stalled) / wall
     heard: list[Heard] = []
     stray = 0
     for session in sessions:
@@ -449,6 +461,7 @@ async def measure(url: str, pid: int, model: str, streams: Sequence[Stream], sta
         load=(before, os.getloadavg()[0]),
         server_cpu_s=cpu,
         wall_s=wall,
+        cpu_pressure=pressure,
     )
 
 
@@ -623,6 +636,7 @@ def health_rows(phases: Sequence[Phase]) -> list[str]:
             f"{phase.model} x{phase.sessions}: split turns {split}, turns without `completed` {missing}, "
             f"stray items {phase.stray_items}, sessions not drained {phase.undrained}, errors {len(phase.errors)}, "
             f"client send lag max {1000 * phase.late_s:.0f} ms, load average {phase.load[0]:.1f} -> {phase.load[1]:.1f}"
+            + ("" if phase.cpu_pressure is None else f", CPU pressure {100 * phase.cpu_pressure:.0f}%")
         )
         lines += [f"  error: {e[:200]}" for e in phase.errors[:5]]
     return lines
@@ -652,6 +666,7 @@ def summary(phases: Sequence[Phase], files: dict[tuple[str, str], FileResult]) -
                 "wer_realtime": corpus_wer([(h.turn.reference, h.transcript) for h in heard]),
                 "wer_file": corpus_wer([(h.turn.reference, files[(phase.model, h.turn.name)].text) for h in heard]),
                 "server_cpu_s_per_turn": phase.server_cpu_s / max(1, len(phase.heard)),
+                "cpu_pressure": phase.cpu_pressure,
             }
         )
     return {"phases": rows}
