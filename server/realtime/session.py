@@ -16,6 +16,7 @@ import binascii
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -132,6 +133,9 @@ class Session:
         self._reading = False
         self._worker = asyncio.create_task(self._transcribe_in_order())
         self._cancel = Cancellation()
+        self._partial: Cancellation | None = None
+        """The reading in progress of a turn still going on: dropped once the turn ends, since its final
+        reading (which waits for it otherwise) hears all of it."""
 
     # ------------------------------------------------------------ events in
 
@@ -176,6 +180,8 @@ class Session:
     async def close(self) -> None:
         """The client went: stop at once, and give the model's slot back."""
         self._cancel.leave()
+        if self._partial is not None:
+            self._partial.leave()
         self._worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
@@ -285,6 +291,8 @@ class Session:
         await self.emit("input_audio_buffer.cleared")
 
     async def _commit_item(self, item: Item, audio: np.ndarray, end: int) -> None:
+        if self._partial is not None:
+            self._partial.leave()
         self._item = None
         item.committed = True
         item.ended_at = time.monotonic()
@@ -349,10 +357,16 @@ class Session:
             if not final and item.committed:
                 self._reading = False
                 continue  # the turn ended while this reading waited: its final reading is next
+            cancel = self._cancel
+            if not final:
+                cancel = self._partial = Cancellation()
             try:
-                words, text = await self._read(audio)
+                words, text = await self._read(audio, cancel, background=not final)
             except ClientGone:
-                return
+                if self._cancel.event.is_set():
+                    return  # the client went
+                self._reading = False
+                continue  # a reading the turn's end made moot
             except ApiError as exc:
                 self._reading = False
                 if final:
@@ -363,6 +377,8 @@ class Session:
                         error={"type": "transcription_error", "code": exc.code, "message": exc.message, "param": None},
                     )
                 continue
+            finally:
+                self._partial = None
             if final:
                 await self._finish(item, words, text, len(audio) / RATE)
             else:
@@ -370,14 +386,16 @@ class Session:
                 await self._agree(item, words)
                 await self._reread()  # a client ahead of real time has sent more already
 
-    async def _read(self, audio: np.ndarray) -> tuple[list[str], str]:
+    async def _read(self, audio: np.ndarray, cancel: Cancellation, background: bool) -> tuple[list[str], str]:
+        """A reading of a turn; the readings of a turn in progress are background work, so that every
+        session's final readings (and HTTP requests) go first when the model is busy."""
         c = self.config
         assert c.model is not None
         if len(audio) < MIN_COMMIT_S * RATE:
             return [], ""
-        options = TranscriptionOptions(language=c.language, prompt=c.prompt)
+        options = TranscriptionOptions(language=c.language, prompt=c.prompt, background=background)
         request = TranscribeRequest(c.model, Samples(audio, RATE), options)
-        _, segments = await self.core.transcribe(request, self._cancel)
+        _, segments = await self.core.transcribe(request, cancel)
         text = full_text(segments)
         return text.split(), text
 
@@ -386,12 +404,12 @@ class Session:
         previous, item.previous = item.previous, words
         if previous is None:
             return
-        agreed = _common_prefix(previous, words)
-        if len(agreed) > len(item.emitted) and agreed[: len(item.emitted)] == item.emitted:
-            await self._delta(item, agreed[len(item.emitted) :])
+        agreed = _agreed(previous, words)
+        if agreed > len(item.emitted) and _extends(words, item.emitted):
+            await self._delta(item, words[len(item.emitted) : agreed])
 
     async def _finish(self, item: Item, words: list[str], text: str, seconds: float) -> None:
-        if len(words) > len(item.emitted) and words[: len(item.emitted)] == item.emitted:
+        if len(words) > len(item.emitted) and _extends(words, item.emitted):
             await self._delta(item, words[len(item.emitted) :])
         await self.emit(
             "conversation.item.input_audio_transcription.completed",
@@ -431,13 +449,24 @@ def _ms(sample: int) -> int:
     return sample * 1000 // RATE
 
 
-def _common_prefix(a: list[str], b: list[str]) -> list[str]:
-    agreed = []
+def _word(word: str) -> str:
+    """A word as readings are compared: "himself." and "Himself" are one word read twice."""
+    return re.sub(r"[^\w']", "", word.lower())
+
+
+def _agreed(a: list[str], b: list[str]) -> int:
+    """How many words two readings agree on, from the start."""
+    count = 0
     for x, y in zip(a, b, strict=False):
-        if x != y:
+        if _word(x) != _word(y):
             break
-        agreed.append(x)
-    return agreed
+        count += 1
+    return count
+
+
+def _extends(words: list[str], sent: list[str]) -> bool:
+    """Whether a reading begins with the words already sent (so its rest can follow them)."""
+    return len(words) >= len(sent) and _agreed(words, sent) == len(sent)
 
 
 def _object(value: Any, path: str) -> None:
