@@ -123,9 +123,7 @@ async def list_jobs(request: Request) -> JSONResponse:
 async def delete(request: Request) -> JSONResponse:
     """Cancel the job if it is queued or running, and delete it with its audio and windows."""
     jobs: Jobs = request.app.state.jobs
-    job_id = request.path_params["job_id"]
-    if not JOB_ID.fullmatch(job_id):
-        raise _not_found(job_id)
+    job_id = _job_id(request)
     job = await run_blocking(functools.partial(jobs.store.delete, job_id, _owner(request)))
     if job is None:
         raise _not_found(job_id)
@@ -138,13 +136,19 @@ async def delete(request: Request) -> JSONResponse:
 
 async def _job(request: Request) -> Job:
     jobs: Jobs = request.app.state.jobs
-    job_id = request.path_params["job_id"]
-    if not JOB_ID.fullmatch(job_id):
-        raise _not_found(job_id)
+    job_id = _job_id(request)
     job = await run_blocking(functools.partial(jobs.store.get, job_id, _owner(request)))
     if job is None:
         raise _not_found(job_id)
     return job
+
+
+def _job_id(request: Request) -> str:
+    """The path's job id; one the store could not have made is no job, and never reaches the database."""
+    job_id: str = request.path_params["job_id"]
+    if not JOB_ID.fullmatch(job_id):
+        raise _not_found(job_id)
+    return job_id
 
 
 def _owner(request: Request) -> str | None:

@@ -11,7 +11,7 @@ import io
 import json
 import secrets
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -448,14 +448,3 @@ def segments_from_json(text: str) -> list[Segment]:
         item["words"] = tuple(Word(**w) for w in item["words"])
         found.append(Segment(**item))
     return found
-
-
-def iter_owned(store: JobStore, owner: str | None, page: int = 100) -> Iterator[Job]:
-    """Every job (of `owner`), newest first, a page at a time."""
-    after = None
-    while True:
-        found, more = store.page(owner, page, after)
-        yield from found
-        if not more or not found:
-            return
-        after = found[-1].id
