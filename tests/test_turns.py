@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engines.audio.turns import RATE, TurnDetector, TurnSettings
+from engines.audio.turns import RATE, Turn, TurnDetector, TurnSettings
 
 
 def tone(seconds: float, level: float = 0.3) -> np.ndarray:
@@ -37,6 +37,16 @@ def test_a_pause_shorter_than_the_silence_does_not_end_the_turn() -> None:
     audio = np.concatenate([tone(1.0), silence(0.3), tone(1.0), silence(1.0)])
     assert [k for k, _ in turns(audio, TurnSettings(silence_duration_ms=500))] == ["started", "stopped"]
     assert [k for k, _ in turns(audio, TurnSettings(silence_duration_ms=200))] == ["started", "stopped"] * 2
+
+
+def test_a_pause_is_known_before_the_silence_that_ends_the_turn_and_the_stop_says_where_speech_ended() -> None:
+    detector = TurnDetector(TurnSettings(prefix_padding_ms=0, silence_duration_ms=500))
+    assert detector.feed(tone(1.0)) == [Turn("started", 0)]
+    assert detector.feed(silence(0.04)) == [] and detector.pause is None  # a dip inside a word
+    assert detector.feed(silence(0.02)) == [] and detector.pause == RATE
+    assert detector.feed(tone(0.2)) == [] and detector.pause is None  # the speech went on
+    assert detector.feed(silence(0.6)) == [Turn("stopped", int(1.76 * RATE), speech_end=int(1.26 * RATE))]
+    assert detector.pause is None
 
 
 def test_a_click_is_no_turn_and_quiet_sound_is_under_the_threshold() -> None:

@@ -16,6 +16,9 @@ RATE = 16000
 FRAME = RATE // 50
 """20 ms."""
 START_FRAMES = 2
+PAUSE_FRAMES = 3
+"""Quiet frames in a row before a turn counts as paused (see `TurnDetector.pause`): past the dips
+inside words and between close ones."""
 CUT_SEARCH_S = 5.0
 
 
@@ -38,6 +41,9 @@ class Turn:
 
     kind: str
     sample: int
+    speech_end: int | None = None
+    """A turn stopped by silence: where its last speech frame ended (`sample` is where the silence that
+    stopped it did)."""
 
 
 class TurnDetector:
@@ -57,6 +63,14 @@ class TurnDetector:
     @property
     def speaking(self) -> bool:
         return self.start is not None
+
+    @property
+    def pause(self) -> int | None:
+        """Where the speech of the turn in progress paused, once it has been quiet for `PAUSE_FRAMES`
+        (None while it is heard): if the silence goes on, the turn stops and its speech ended here."""
+        if self.start is None or self._silent < PAUSE_FRAMES:
+            return None
+        return (self._frames - self._silent) * FRAME
 
     def feed(self, samples: np.ndarray) -> list[Turn]:
         found: list[Turn] = []
@@ -86,7 +100,7 @@ class TurnDetector:
             self._silent = 0 if speech else self._silent + 1
             end = (index + 1) * FRAME
             if self._silent >= silence_frames:
-                found += self._stop(end)
+                found += self._stop(end, speech_end=end - self._silent * FRAME)
             elif end - self.start >= self.settings.max_turn_s * RATE:
                 found += self._cut(end)
         return found
@@ -103,11 +117,12 @@ class TurnDetector:
         self._run = 0
         self._last_end = at
 
-    def _stop(self, end: int) -> list[Turn]:
+    def _stop(self, end: int, speech_end: int | None = None) -> list[Turn]:
         self.start = None
         self._run = 0
+        self._silent = 0
         self._last_end = end
-        return [Turn("stopped", end)]
+        return [Turn("stopped", end, speech_end)]
 
     def _cut(self, end: int) -> list[Turn]:
         """A turn too long: it ends in its quietest frame of the last seconds, and a new one starts there."""
