@@ -32,6 +32,7 @@ from server.jobs.store import JobStore, database_url, redacted
 from server.management import Management
 from server.metrics import Metrics, RequestMetrics
 from server.realtime import route as realtime
+from server.realtime.previews import Previews
 from server.requestlog import RequestLog
 from server.surfaces import on_api_error, on_client_gone, on_http_error
 from server.threads import run_blocking
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None, engines: EngineFactory | None =
         app.state.core = Core(settings, registry, loader, metrics)
         app.state.management = Management(app.state.core)
         app.state.readiness = Readiness(preloaded=not settings.preload)
+        app.state.previews = Previews(app.state.core)
         idle_limits = [e.idle_unload_s for e in registry.models.values() if e.idle_unload_s > 0]
         tasks = [asyncio.create_task(_unload_idle(loader, min(idle_limits) / 2))] if idle_limits else []
         listener = _listener(app.state.core) if settings.wyoming_uri else None

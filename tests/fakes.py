@@ -117,11 +117,14 @@ class FakeTranscriber:
     gate: Gate
     fail: bool = False
     """Raise an unexpected error, as a bug in an engine would."""
+    readings: list[float] = field(default_factory=list)
+    """The length of every audio it was given, in seconds."""
 
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
         if self.fail:
             raise RuntimeError("an engine bug")
         duration = round(len(audio) / WHISPER_RATE, 3)
+        self.readings.append(duration)
         info = TranscriptInfo(language=options.language or "en", language_probability=0.99, duration=duration)
         silent = float(np.max(np.abs(audio))) < 1e-4 if audio.size else True
         count = 0 if silent else math.ceil(duration)
@@ -190,13 +193,17 @@ class FakeEngines:
     absent: frozenset[str] = frozenset()
     """Model slugs or voice names that are not installed."""
     speakers: dict[str, int] = field(default_factory=dict)
+    """Voice name -> number of speakers, for multi-speaker voices (1 otherwise)."""
     failing: bool = False
     """Transcribers that raise an unexpected error."""
-    """Voice name -> number of speakers, for multi-speaker voices (1 otherwise)."""
+    readings: list[float] = field(default_factory=list)
+    """What every transcriber was given to read, in seconds of audio."""
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
         self._load(entry.slug)
-        return FakeTranscriber(multilingual=not entry.slug.endswith(".en"), gate=self.gate, fail=self.failing)
+        return FakeTranscriber(
+            multilingual=not entry.slug.endswith(".en"), gate=self.gate, fail=self.failing, readings=self.readings
+        )
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
         self._load(voice.name)

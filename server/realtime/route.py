@@ -52,7 +52,7 @@ async def realtime(websocket: WebSocket) -> None:
     beta = websocket.headers.get("openai-beta", "").replace(" ", "") == "realtime=v1" or (
         "openai-beta.realtime-v1" in websocket.scope["subprotocols"]
     )
-    session = Session(core, send, model, beta)
+    session = Session(core, send, model, beta, websocket.app.state.previews)
     minted_for = (websocket.scope.get("state") or {}).get(EPHEMERAL_SESSION)
     if minted_for:
         # Checked when the key was minted; a model uninstalled since is an error event, not a refusal.

@@ -3,7 +3,9 @@
 The client appends audio; turns are found in it by the server's VAD (or committed by the client);
 while a turn goes on, its audio so far is read again about every `REREAD_S`, and the words two
 readings in a row agree on go out as deltas (local agreement), so that deltas only ever append.
-When the turn ends, `completed` carries the final reading of the whole turn.
+When the turn ends, `completed` carries the final reading of the whole turn. That reading starts as
+soon as the speech pauses, before the silence that ends the turn has lasted long enough to tell:
+when the pause does end the turn, `completed` need not wait for a reading to start then.
 
 Transcription goes through the core like any request: the same models, admission and batches.
 """
@@ -33,6 +35,7 @@ from server.cancel import Cancellation, ClientGone
 from server.core import Core
 from server.core.requests import Samples, TranscribeRequest
 from server.errors import ApiError
+from server.realtime.previews import Previews
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +100,16 @@ class Config:
 
 
 @dataclass
+class Guess:
+    """A reading of a turn up to where its speech paused, begun at once: the turn's final reading if
+    the pause ends the turn, otherwise one more preview."""
+
+    end: int
+    cancel: Cancellation
+    task: asyncio.Task[tuple[list[str], str] | None]
+
+
+@dataclass
 class Item:
     id: str
     start: int
@@ -110,11 +123,22 @@ class Item:
     """Where the last reading's audio ended."""
     ended_at: float = 0.0
     """When its speech ended or it was committed (monotonic), for the latency to `completed`."""
+    guess: Guess | None = None
+    final_guess: Guess | None = None
+    """The guess that turned out to be the final reading: the turn stopped at its pause."""
 
 
 class Session:
-    def __init__(self, core: Core, send: Send, model: str | None = None, beta: bool = False) -> None:
+    def __init__(
+        self,
+        core: Core,
+        send: Send,
+        model: str | None = None,
+        beta: bool = False,
+        previews: Previews | None = None,
+    ) -> None:
         self.core = core
+        self._previews = previews or Previews(core)
         self._send = send
         self.beta = beta
         """Speak the beta dialect (`transcription_session.*`, flat fields) that older clients use."""
@@ -133,6 +157,8 @@ class Session:
         self._reading = False
         self._worker = asyncio.create_task(self._transcribe_in_order())
         self._cancel = Cancellation()
+        self._guesses: dict[int, Cancellation] = {}
+        """Those of the readings begun at pauses still going on (see `_guess`)."""
         self._partial: Cancellation | None = None
         """The reading in progress of a turn still going on: dropped once the turn ends, since its final
         reading (which waits for it otherwise) hears all of it."""
@@ -182,6 +208,8 @@ class Session:
         self._cancel.leave()
         if self._partial is not None:
             self._partial.leave()
+        for cancel in self._guesses.values():
+            cancel.leave()
         self._worker.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._worker
@@ -229,6 +257,7 @@ class Session:
             return
         for turn in self._detector.feed(samples):
             await self._turn(turn)
+        self._guess()
         if self._item is None:
             # Between turns only the padding a next turn may reach back into is kept: a session
             # that hears silence for an hour holds a second of it.
@@ -238,12 +267,59 @@ class Session:
 
     async def _reread(self) -> None:
         """Read the turn in progress again once enough new audio came since the last reading (and none
-        is under way): its deltas come from two readings in a row agreeing."""
+        is under way, and the model has room for it): its deltas come from two readings in a row agreeing."""
         item = self._item
         if item is None or self._reading or self._samples - max(item.read_to, item.start) < REREAD_S * RATE:
             return
+        if item.guess is not None and not item.guess.task.done():
+            return  # the reading at the last pause is the preview
+        if self.config.model is None or not self._previews.room(self.config.model):
+            return
         item.read_to = self._samples
         await self._queue(item, self._since(item.start), final=False)
+
+    def _guess(self) -> None:
+        """The speech paused: start the turn's final reading now, up to the pause, in case the pause
+        turns out to end the turn."""
+        item, detector, model = self._item, self._detector, self.config.model
+        pause = detector.pause if detector is not None else None
+        if item is None or pause is None or model is None or pause - item.start < MIN_COMMIT_S * RATE:
+            return
+        if item.guess is not None and (item.guess.end == pause or not item.guess.task.done()):
+            return  # this pause's reading has begun, or an earlier one's goes on (as a preview)
+        # It is a preview until the turn ends, and needs the room one needs; but not from this
+        # session's own preview in flight, which it overtakes.
+        if not self._previews.take(model, mine=int(self._partial is not None)):
+            return
+        cancel = Cancellation()
+        audio = self._between(item.start, pause)
+        task = asyncio.create_task(self._read_guess(item, audio, cancel, model))
+        self._guesses[id(cancel)] = cancel
+        task.add_done_callback(lambda _: self._guesses.pop(id(cancel), None))
+        item.guess = Guess(pause, cancel, task)
+        item.read_to = max(item.read_to, pause)
+
+    async def _read_guess(
+        self, item: Item, audio: np.ndarray, cancel: Cancellation, model: str
+    ) -> tuple[list[str], str] | None:
+        """The reading of a guess; None where it did not finish (the final reading then reads anew,
+        and reports its own error)."""
+        try:
+            words, text = await self._read(audio, cancel, background=False)
+            if not item.committed:
+                await self._agree(item, words)
+            return words, text
+        except (ClientGone, ApiError, asyncio.CancelledError):
+            return None
+        except Exception:
+            log.exception("realtime: a reading at a pause failed")
+            return None
+        finally:
+            self._previews.done(model)
+
+    def _drop_guess(self, item: Item) -> None:
+        if item.guess is not None and item.guess is not item.final_guess:
+            item.guess.cancel.leave()
 
     def _decode(self, raw: bytes) -> np.ndarray:
         fmt = self.config.format
@@ -269,6 +345,8 @@ class Session:
         if item is None:
             return
         await self.emit("input_audio_buffer.speech_stopped", audio_end_ms=_ms(turn.sample), item_id=item.id)
+        if item.guess is not None and item.guess.end == turn.speech_end:
+            item.final_guess = item.guess
         await self._commit_item(item, self._between(item.start, turn.sample), turn.sample)
 
     async def _commit(self, event: dict[str, Any]) -> None:
@@ -285,6 +363,8 @@ class Session:
         await self._commit_item(item, self._between(item.start, self._samples), self._samples)
 
     async def _clear(self, event: dict[str, Any]) -> None:
+        if self._item is not None:
+            self._drop_guess(self._item)
         self._audio, self._audio_start, self._item = [], self._samples, None
         if self._detector is not None:
             self._detector.reset(self._samples)
@@ -293,6 +373,7 @@ class Session:
     async def _commit_item(self, item: Item, audio: np.ndarray, end: int) -> None:
         if self._partial is not None:
             self._partial.leave()
+        self._drop_guess(item)
         self._item = None
         item.committed = True
         item.ended_at = time.monotonic()
@@ -354,9 +435,17 @@ class Session:
         `completed`, and items in turn order."""
         while (job := await self._work.get()) is not None:
             item, audio, final = job
-            if not final and item.committed:
+            model = self.config.model or ""
+            if not final and (item.committed or not self._previews.take(model)):
+                # The turn ended while this reading waited (its final reading is next), or other
+                # sessions' previews fill the model: the next audio asks again.
                 self._reading = False
-                continue  # the turn ended while this reading waited: its final reading is next
+                continue
+            if final and item.final_guess is not None:
+                guessed = await item.final_guess.task
+                if guessed is not None:
+                    await self._finish(item, *guessed, len(audio) / RATE)
+                    continue
             cancel = self._cancel
             if not final:
                 cancel = self._partial = Cancellation()
@@ -378,7 +467,9 @@ class Session:
                     )
                 continue
             finally:
-                self._partial = None
+                if not final:
+                    self._partial = None
+                    self._previews.done(model)
             if final:
                 await self._finish(item, words, text, len(audio) / RATE)
             else:
