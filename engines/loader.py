@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar, cast
 
-from engines.base import Placement, Synthesizer, Transcriber
+from engines.base import Diarizer, Placement, Synthesizer, Transcriber
 from engines.models.inventory import Installed, installed
 from engines.models.registry import ModelEntry, Registry, VoiceEntry
 from engines.models.sources import materialize
@@ -55,7 +55,8 @@ def place(entry: ModelEntry, has_cuda: bool) -> Placement:
 # transcript or list voices without faster-whisper or onnxruntime in memory.
 
 TranscriberMaker = Callable[[Path, ModelEntry, Placement], Transcriber]
-SynthesizerMaker = Callable[[Path, bool], Synthesizer]
+SynthesizerMaker = Callable[[Path, VoiceEntry, bool], Synthesizer]
+DiarizerMaker = Callable[[Path, ModelEntry, Placement], Diarizer]
 
 
 @dataclass(frozen=True)
@@ -81,18 +82,36 @@ def _whisper(path: Path, entry: ModelEntry, placement: Placement) -> Transcriber
     )
 
 
-def _piper(path: Path, use_cuda: bool) -> Synthesizer:
+def _piper(path: Path, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
     from engines.piper.voice import PiperSynthesizer
 
     return PiperSynthesizer.load(path, use_cuda=use_cuda)
+
+
+def _kokoro(path: Path, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
+    from engines.kokoro.voice import KokoroSynthesizer
+
+    return KokoroSynthesizer.load(path, voice.style, voice.language, use_cuda=use_cuda)
 
 
 TRANSCRIBERS: dict[str, TranscriptionEngine] = {
     "whisper": TranscriptionEngine(_whisper, whisper_policy.requests_at_once),
 }
 """Transcription engines by name: the registry's `engine` for a transcription model."""
-SYNTHESIZERS: dict[str, SynthesizerMaker] = {"piper": _piper}
+SYNTHESIZERS: dict[str, SynthesizerMaker] = {"piper": _piper, "kokoro": _kokoro}
 """Synthesis engines by name: the registry's `engine` for a voice."""
+
+
+def _diarizer(path: Path, entry: ModelEntry, placement: Placement) -> Diarizer:
+    from engines.diarize.pipeline import SpeakerDiarizer
+
+    return SpeakerDiarizer.load(path / "segmentation.onnx", path / "encoder.pt")
+
+
+DIARIZERS: dict[str, DiarizerMaker] = {"diarizer": _diarizer}
+"""Diarization engines by name: the registry's `engine` for a diarization model. `diarizer` runs on the
+CPU (onnxruntime and numpy) from a folder holding `segmentation.onnx` (pyannote segmentation-3.0) and
+`encoder.pt` (Resemblyzer's GE2E checkpoint)."""
 
 
 def requests_at_once(entry: ModelEntry, placement: Placement, cpu_count: int) -> int:
@@ -110,6 +129,8 @@ class EngineFactory(Protocol):
     def transcriber(self, entry: ModelEntry, placement: Placement) -> Transcriber: ...
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer: ...
+
+    def diarizer(self, entry: ModelEntry, placement: Placement) -> Diarizer: ...
 
     def installed(self, registry: Registry) -> Installed:
         """Which of the registry's models and voices are on this machine."""
@@ -137,7 +158,13 @@ class ModelFiles:
 
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
         path = materialize(voice.source, voice.name, self.cache_dir, self.allow_download)
-        return _engine(SYNTHESIZERS, voice.engine, voice.name)(path, use_cuda)
+        return _engine(SYNTHESIZERS, voice.engine, voice.name)(path, voice, use_cuda)
+
+    def diarizer(self, entry: ModelEntry, placement: Placement) -> Diarizer:
+        if entry.source is None:
+            raise ValueError(f"{entry.slug} has no source")  # the registry gives every diarization model one
+        path = materialize(entry.source, entry.slug, self.cache_dir, self.allow_download)
+        return _engine(DIARIZERS, entry.engine, entry.slug)(path, entry, placement)
 
     def installed(self, registry: Registry) -> Installed:
         return installed(registry, self.cache_dir)
@@ -169,6 +196,10 @@ class ModelLoader:
     def transcriber(self, entry: ModelEntry) -> Transcriber:
         placement = place(entry, self.has_cuda)
         return self._get(f"model:{entry.slug}", lambda: self.engines.transcriber(entry, placement), entry.idle_unload_s)
+
+    def diarizer(self, entry: ModelEntry) -> Diarizer:
+        placement = place(entry, self.has_cuda)
+        return self._get(f"model:{entry.slug}", lambda: self.engines.diarizer(entry, placement), entry.idle_unload_s)
 
     def synthesis_device(self, entry: ModelEntry) -> str:
         return place(entry, self.piper_cuda).device

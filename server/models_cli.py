@@ -35,8 +35,9 @@ def add_parser(sub: Any) -> None:
         "pull",
         help="fetch models or voices from the hub (or the mirror in HF_ENDPOINT) and make them servable",
         description="NAME is a Whisper size (tiny, base, small, medium, large-v3, tiny.en, ...), distil-large-v3, "
-        "a repository such as Systran/faster-whisper-small, or a Piper voice such as en_US-amy-medium or "
-        "de_DE-thorsten-medium. An interrupted pull resumes when run again.",
+        "a repository such as Systran/faster-whisper-small, a Piper voice such as en_US-amy-medium or "
+        "de_DE-thorsten-medium, or a Kokoro voice such as kokoro-af_bella, kokoro-am_michael or kokoro-bf_emma. "
+        "An interrupted pull resumes when run again.",
     )
     pull.add_argument("names", nargs="+", metavar="NAME")
     pack = verbs.add_parser("bundle", help="write installed models (all, or the NAMEs) into one tar file")
@@ -46,7 +47,7 @@ def add_parser(sub: Any) -> None:
     unpack.add_argument("bundle", type=Path, metavar="IN.tar")
     remove = verbs.add_parser("remove", help="delete a pulled or imported model or voice")
     remove.add_argument("name", metavar="NAME")
-    mapping = verbs.add_parser("map", help="speak an OpenAI voice name with an installed Piper voice (and speaker)")
+    mapping = verbs.add_parser("map", help="speak an OpenAI voice name with an installed voice (and speaker)")
     mapping.add_argument("name", metavar="VOICE_NAME", help="alloy, nova, onyx, ...")
     mapping.add_argument("voice", metavar="PIPER_VOICE")
     mapping.add_argument("--speaker", type=int, default=None, help="speaker id, for a multi-speaker voice")
@@ -70,10 +71,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def print_table(items: list[Item]) -> None:
-    rows = [("NAME", "TASK", "STATE", "SIZE", "SOURCE", "LANGUAGES / VOICES", "ALIASES")]
+    rows = [("NAME", "TASK", "STATE", "SIZE", "SOURCE", "LANGUAGES / VOICES", "LICENSE", "ALIASES")]
     for item in items:
         size = f"{item.size_bytes / 1e6:.0f} MB" if item.size_bytes else "-"
-        rows.append((item.name, item.kind, item.state, size, item.source, item.languages, ", ".join(item.aliases)))
+        licence = item.license or "-"
+        rows.append(
+            (item.name, item.kind, item.state, size, item.source, item.languages, licence, ", ".join(item.aliases))
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     for row in rows:
         print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=False)) + "  " + row[-1])

@@ -49,11 +49,23 @@ def _model(core: Core, entry: ModelEntry) -> dict[str, Any]:
         "aliases": list(entry.aliases),
         "task": entry.task,
         "description": entry.description,
+        "license": entry.license,
         "state": "installed" if entry.slug in served.installed.models else "not downloaded",
         "loaded": f"model:{entry.slug}" in core.loader.loaded(),
     }
+    if entry.diarizing_aliases:
+        body["diarizing_aliases"] = list(entry.diarizing_aliases)
     if entry.task == "synthesis":
-        body["voices"] = {name: {"voice": m.voice, "speaker_id": m.speaker_id} for name, m in served.voice_map.items()}
+        voices = core.registry.voices
+        body["voices"] = {
+            name: {
+                "voice": m.voice,
+                "speaker_id": m.speaker_id,
+                "language": voices[m.voice].speaks or None,
+                "gender": voices[m.voice].gender or None,
+            }
+            for name, m in served.voice_map.items()
+        }
     return body
 
 

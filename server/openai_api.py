@@ -32,7 +32,8 @@ async def speech(request: Request) -> Response:
 async def list_models(request: Request) -> JSONResponse:
     """What can be used now: a model that is not installed is not listed (`GET /v1/models` lists all)."""
     core: Core = request.app.state.core
-    data = [_model(slug, entry) for entry in core.served.models() for slug in (entry.slug, *entry.aliases)]
+    names = ((entry, (entry.slug, *entry.aliases, *entry.diarizing_aliases)) for entry in core.served.models())
+    data = [_model(slug, entry) for entry, slugs in names for slug in slugs]
     return JSONResponse({"object": "list", "data": data})
 
 
@@ -48,10 +49,19 @@ async def retrieve_model(request: Request) -> JSONResponse:
 
 
 async def list_voices(request: Request) -> JSONResponse:
-    """Every voice name that can be used now, with the Piper voice and speaker it is spoken with."""
+    """Every voice name that can be used now, with the voice and speaker it is spoken with, and that voice's
+    language and gender (null where its entry does not say)."""
     core: Core = request.app.state.core
+    described = core.registry.voices
     voices = [
-        {"id": name, "name": name, "voice": mapping.voice, "speaker_id": mapping.speaker_id}
+        {
+            "id": name,
+            "name": name,
+            "voice": mapping.voice,
+            "speaker_id": mapping.speaker_id,
+            "language": described[mapping.voice].speaks or None,
+            "gender": described[mapping.voice].gender or None,
+        }
         for name, mapping in core.served.voices()
     ]
     return JSONResponse({"voices": voices, "data": voices})
@@ -66,6 +76,7 @@ def _model(slug: str, entry: ModelEntry) -> dict[str, Any]:
         "task": entry.task,
         "root": entry.slug,
         "description": entry.description,
+        "license": entry.license,
     }
 
 

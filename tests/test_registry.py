@@ -62,7 +62,7 @@ def test_each_model_and_voice_names_its_engine(tmp_path: Path) -> None:
     assert (registry.models["a/stt"].engine, registry.models["b/stt"].engine) == ("whisper", "parakeet")
     assert (registry.voices["v1"].engine, registry.voices["v2"].engine) == ("piper", "kokoro")
     shipped = load_registry(PROJECT_ROOT / "models.toml")
-    assert {v.engine for v in shipped.voices.values()} == {"piper"}
+    assert {v.engine for v in shipped.voices.values()} == {"piper", "kokoro"}
 
 
 def test_paths_resolve_against_the_file(tmp_path: Path) -> None:

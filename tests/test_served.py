@@ -13,6 +13,8 @@ from fakes import LOOPBACK_TLS, FakeEngines, FastServer
 
 from server import models_cli
 
+JAPANESE = ("jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")
+EMBEDDED_VOICES = {"en_US-joe-medium", "hibari-heart", *(f"kokoro-{style}" for style in JAPANESE)}
 CARDS = ("cards.wav", clip_path("pocketsphinx_cards_002.wav").read_bytes())
 
 
@@ -29,7 +31,7 @@ def test_openai_listings_hold_only_what_can_be_used(fast_client: httpx.Client) -
     missing = fast_client.get("/oai/v1/models/whisper-small")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_installed"
     assert fast_client.get("/oai/v1/models/whisper-1").status_code == 200
-    assert set(voices(fast_client)) == {*OPENAI_VOICES, "en_US-joe-medium"}
+    assert set(voices(fast_client)) == {*OPENAI_VOICES, *EMBEDDED_VOICES}
 
 
 def test_using_a_model_that_is_not_installed_says_how_to_install_it(fast_client: httpx.Client) -> None:
@@ -48,7 +50,8 @@ def test_the_native_listing_shows_every_entry_with_its_state(fast_client: httpx.
     assert models["systran/faster-whisper-small"]["state"] == "not downloaded"
     assert models["openai/whisper-1"]["state"] == "installed"
     assert models["openai/whisper-1"]["loaded"] is True  # preloaded
-    assert models["openai/tts-1"]["voices"]["nova"] == {"voice": "en_US-joe-medium", "speaker_id": None}
+    nova = {"voice": "hibari-heart", "speaker_id": None, "language": "en-us", "gender": "female"}
+    assert models["openai/tts-1"]["voices"]["nova"] == nova
     one = fast_client.get("/v1/models/tiny.en").json()
     assert one["data"]["id"] == "local/whisper-tiny.en" and one["data"]["aliases"] == ["whisper-tiny.en", "tiny.en"]
     assert fast_client.get("/v1/models/nope").json()["error"]["code"] == "model_not_found"
@@ -67,9 +70,9 @@ def test_voice_names_move_to_the_voices_installed(fast_server_with: Callable[...
     running = fast_server_with(models_path=registry)
     with httpx.Client(verify=LOOPBACK_TLS, base_url=running.url, timeout=30) as c:
         mapped = voices(c)
-        assert mapped["nova"] == mapped["alloy"] == ("en_US-amy-medium", None)  # lessac, alloy's first, is absent
+        assert mapped["nova"] == mapped["alloy"] == ("en_US-amy-medium", None)  # alloy's first two are absent
         assert mapped["onyx"] == mapped["fable"] == ("en_US-ryan-medium", None)
-        assert mapped["shimmer"] == ("en_US-joe-medium", None)  # none of its voices is here
+        assert mapped["shimmer"] == ("hibari-heart", None)  # none of its voices is here
         body = {"model": "tts-1", "input": "Hello there.", "voice": "nova", "response_format": "pcm"}
         assert c.post("/v1/inference/audio/synthesize", json=body).status_code == 200
         assert "en_US-amy-medium" in running.engines.loads

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import shutil
 import tarfile
 import tempfile
@@ -18,7 +19,10 @@ from engines.models import store
 from engines.models.sources import safe_name, sha256_of
 
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2
+"""2: files with the same content are stored once, listed under each entry with the same `path` (the
+voices of one Kokoro voice pack share their model); a bundle of format 1 is read as before."""
+READABLE = (1, 2)
 
 
 class BundleError(ValueError):
@@ -44,12 +48,13 @@ def write(out: Path, packed: Iterable[Packed]) -> dict[str, Any]:
     symlinks resolved, so that the archive alone carries the models."""
     items = list(packed)
     entries: list[dict[str, Any]] = []
+    stored: dict[str, str] = {}  # sha256 -> the path in the archive of the one copy of that content
     for item in items:
         files = []
         for name in item.files:
             real = (item.folder / name).resolve()
-            path = f"files/{safe_name(item.name)}/{name}"
             digest = item.sha256.get(name) or sha256_of(real)
+            path = stored.setdefault(digest, f"files/{safe_name(item.name)}/{name}")
             files.append({"name": name, "path": path, "size": real.stat().st_size, "sha256": digest})
         entries.append({"table": item.table, "name": item.name, "entry": dict(item.entry), "files": files})
     manifest = {"format": FORMAT, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "entries": entries}
@@ -60,9 +65,12 @@ def write(out: Path, packed: Iterable[Packed]) -> dict[str, Any]:
         info = tarfile.TarInfo(MANIFEST)
         info.size, info.mtime = len(data), int(time.time())
         tar.addfile(info, io.BytesIO(data))
+        added: set[str] = set()
         for entry, item in zip(entries, items, strict=True):
             for file in entry["files"]:
-                tar.add(str((item.folder / file["name"]).resolve()), arcname=file["path"], recursive=False)
+                if file["path"] not in added:
+                    tar.add(str((item.folder / file["name"]).resolve()), arcname=file["path"], recursive=False)
+                    added.add(file["path"])
     partial.replace(out)
     return manifest
 
@@ -93,17 +101,26 @@ def _verify_into(bundle: Path, staging: Path) -> dict[str, Any]:
             if first is None or first.name != MANIFEST:
                 raise BundleError(f"{bundle}: not a model bundle (it does not start with {MANIFEST})")
             manifest = _manifest(tar, first, bundle)
-            expected = {f["path"]: (entry, f) for entry in manifest["entries"] for f in entry["files"]}
+            expected: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+            for entry in manifest["entries"]:
+                for listed in entry["files"]:
+                    expected.setdefault(listed["path"], []).append((entry, listed))
             seen: set[str] = set()
             for member in tar:
                 if member.offset == first.offset:
                     continue  # the manifest, read above
                 if member.name not in expected or not member.isfile():
                     raise BundleError(f"{bundle}: {member.name}: not listed in the manifest")
-                entry, file = expected[member.name]
+                (entry, file), *sharing = expected[member.name]
                 target = staging / safe_name(entry["name"]) / PurePosixPath(file["name"]).name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 _copy_checked(tar, member, target, file, bundle)
+                for other, listed in sharing:
+                    if (listed["sha256"], listed["size"]) != (file["sha256"], file["size"]):
+                        raise BundleError(f"{bundle}: {member.name}: listed twice with different contents")
+                    copy = staging / safe_name(other["name"]) / PurePosixPath(listed["name"]).name
+                    copy.parent.mkdir(parents=True, exist_ok=True)
+                    _link_or_copy(target, copy)
                 seen.add(member.name)
     except (tarfile.TarError, EOFError, OSError) as exc:
         raise BundleError(
@@ -121,7 +138,7 @@ def _manifest(tar: tarfile.TarFile, member: tarfile.TarInfo, bundle: Path) -> di
     try:
         manifest = json.loads(stream.read() if stream else b"")
         entries = manifest["entries"]
-        if manifest["format"] != FORMAT or not isinstance(entries, list):
+        if manifest["format"] not in READABLE or not isinstance(entries, list):
             raise unreadable
         for entry in entries:
             if entry["table"] not in ("models", "voices") or not isinstance(entry["entry"], dict):
@@ -136,6 +153,14 @@ def _manifest(tar: tarfile.TarFile, member: tarfile.TarInfo, bundle: Path) -> di
     except (ValueError, KeyError, TypeError) as exc:
         raise unreadable from exc
     return dict(manifest)
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """One content for two entries: a hard link where the file system has them, so that it takes its room once."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)
 
 
 def _copy_checked(

@@ -16,7 +16,7 @@ State = Literal["installed", "not downloaded", "failed check"]
 @dataclass(frozen=True)
 class Item:
     name: str
-    kind: Literal["transcription", "synthesis", "voice"]
+    kind: Literal["transcription", "synthesis", "diarization", "voice"]
     aliases: tuple[str, ...]
     source: str
     """'package', 'hub REPO', 'local PATH', or 'voices' for a synthesis model."""
@@ -25,6 +25,7 @@ class Item:
     languages: str
     """Languages a model transcribes, or a voice speaks; for a synthesis model, its voice names."""
     problem: str = ""
+    license: str = ""
 
 
 @dataclass(frozen=True)
@@ -59,18 +60,24 @@ def inventory(registry: Registry, cache_dir: Path) -> list[Item]:
             state: State = "installed" if usable else "not downloaded"
             spoken = sorted({registry.voice_map[n].choose(present).voice for n in usable})
             names = f"{len(usable)} names on {', '.join(spoken)}" if usable else "-"
-            items.append(Item(slug, "synthesis", entry.aliases, "voices", state, 0, names))
+            items.append(Item(slug, "synthesis", entry.aliases, "voices", state, 0, names, license=entry.license))
             continue
         check = _checked(entry.source, slug, cache_dir)
-        languages = "en" if entry.english_only else "99 languages"
+        languages = "any" if entry.task == "diarization" else "en" if entry.english_only else "99 languages"
+        aliases = (*entry.aliases, *(f"{a} (diarized)" for a in entry.diarizing_aliases))
         kind = _kind(entry.source)
         items.append(
-            Item(slug, "transcription", entry.aliases, kind, check.state, check.size, languages, check.problem)
+            Item(slug, entry.task, aliases, kind, check.state, check.size, languages, check.problem, entry.license)
         )
     for name, voice in registry.voices.items():
         check = voices[name]
-        language = _voice_language(check.path) if check.path else "-"
-        items.append(Item(name, "voice", (), _kind(voice.source), check.state, check.size, language, check.problem))
+        language = voice.speaks or (_voice_language(check.path) if check.path else "-")
+        language = f"{language}, {voice.gender}" if voice.gender else language
+        items.append(
+            Item(
+                name, "voice", (), _kind(voice.source), check.state, check.size, language, check.problem, voice.license
+            )
+        )
     return items
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,8 +12,11 @@ from typing import Any, Literal
 from engines.models import fields
 from engines.models.fields import RegistryError as RegistryError  # raised here, imported from here
 
-Task = Literal["transcription", "synthesis"]
+Task = Literal["transcription", "synthesis", "diarization"]
+TASKS = ("transcription", "synthesis", "diarization")
 DEVICES = ("auto", "cpu", "cuda")
+GENDERS = ("", "female", "male")
+_PIPER_NAME = re.compile(r"^([a-z]{2,3})_([A-Z]{2})-")
 COMPUTE_TYPES = ("auto", "default", "int8", "int8_float16", "int8_float32", "float16", "bfloat16", "float32")
 
 
@@ -76,8 +80,12 @@ class ModelEntry:
     beam_size: int = 5
     decoding: Decoding = field(default_factory=Decoding)
     engine: str = "whisper"
-    """Which engine runs a transcription model (`engines.loader.TRANSCRIBERS`); synthesis models
-    take the engine of each voice."""
+    """Which engine runs a transcription model (`engines.loader.TRANSCRIBERS`) or a diarization model
+    (`engines.loader.DIARIZERS`); synthesis models take the engine of each voice."""
+    license: str = ""
+    """The weights' licence, SPDX-style ("MIT", "Apache-2.0"); empty when unknown."""
+    diarizing_aliases: tuple[str, ...] = ()
+    """Names that resolve to this transcription model with speaker diarization switched on."""
 
     @property
     def english_only(self) -> bool:
@@ -93,6 +101,22 @@ class VoiceEntry:
     source: Source
     engine: str = "piper"
     """Which engine speaks it (`engines.loader.SYNTHESIZERS`)."""
+    license: str = ""
+    """The voice's licence, SPDX-style ("MIT", "CC-BY-4.0"); empty when unknown."""
+    language: str = ""
+    """What the voice speaks, BCP 47 in lower case (en-us, ja); empty for a voice whose own files say
+    (Piper's config), known once it loads."""
+    gender: str = ""
+    """'female' or 'male' as the voice sounds, for listings and for matching names to voices; empty: unsaid."""
+    style: str = ""
+    """For an engine whose files hold several voices (Kokoro's voice packs), the one this entry speaks."""
+
+    @property
+    def speaks(self) -> str:
+        """`language`, or for a voice named as Piper's are (en_US-amy-medium), the language of its name;
+        empty when neither says."""
+        named = _PIPER_NAME.match(self.name)
+        return self.language or (f"{named.group(1)}-{named.group(2).lower()}" if named else "")
 
 
 @dataclass(frozen=True)
@@ -131,6 +155,8 @@ class Registry:
     aliases: Mapping[str, str]
     voices: Mapping[str, VoiceEntry]
     voice_map: Mapping[str, VoiceMapping]
+    diarizing: frozenset[str] = frozenset()
+    """The names (in `aliases`) that ask a transcription model for speaker diarization too."""
 
     def resolve(self, slug: str) -> ModelEntry | None:
         canonical = self.aliases.get(slug, slug)
@@ -147,11 +173,18 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
     for name, body in fields.table(raw, "voices", "voices").items():
         key = f"voices.{name}"
         body = fields.as_table(body, key)
-        fields.only_keys(body, key, {"source", "engine"})
+        fields.only_keys(body, key, {"source", "engine", "license", "language", "gender", "style"})
+        gender = fields.get(body, "gender", str, key, "")
+        if gender not in GENDERS:
+            raise RegistryError(f"{key}.gender: must be 'female' or 'male', not {gender!r}")
         voices[name] = VoiceEntry(
             name=name,
             source=_parse_source(body.get("source"), f"{key}.source", base_dir),
             engine=_engine(body, key, "piper"),
+            license=fields.get(body, "license", str, key, ""),
+            language=fields.get(body, "language", str, key, "").lower().replace("_", "-"),
+            gender=gender,
+            style=fields.get(body, "style", str, key, ""),
         )
 
     voice_map: dict[str, VoiceMapping] = {}
@@ -177,10 +210,11 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
     for slug, body in fields.table(raw, "models", "models").items():
         entry = _parse_model(slug, fields.as_table(body, f"models.{slug}"), defaults, base_dir)
         models[slug] = entry
-        for alias in entry.aliases:
-            if alias in aliases or alias in models:
-                raise RegistryError(f"models.{slug}.aliases: {alias!r} is already taken")
-            aliases[alias] = slug
+        for field_name, names in (("aliases", entry.aliases), ("diarizing_aliases", entry.diarizing_aliases)):
+            for alias in names:
+                if alias in aliases or alias in models:
+                    raise RegistryError(f"models.{slug}.{field_name}: {alias!r} is already taken")
+                aliases[alias] = slug
     for alias, slug in aliases.items():
         if alias in models:
             raise RegistryError(f"models.{slug}.aliases: {alias!r} is also a model slug")
@@ -191,6 +225,7 @@ def parse_registry(raw: Mapping[str, Any], base_dir: Path) -> Registry:
         aliases=MappingProxyType(aliases),
         voices=MappingProxyType(voices),
         voice_map=MappingProxyType(voice_map),
+        diarizing=frozenset(a for entry in models.values() for a in entry.diarizing_aliases),
     )
 
 
@@ -235,6 +270,8 @@ _MODEL_KEYS = {
     "num_workers",
     "cpu_threads",
     "long_audio",
+    "license",
+    "diarizing_aliases",
 }
 
 
@@ -242,8 +279,8 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     key = f"models.{slug}"
     fields.only_keys(body, key, _MODEL_KEYS)
     task = fields.get(body, "task", str, key)
-    if task not in ("transcription", "synthesis"):
-        raise RegistryError(f"{key}.task: must be 'transcription' or 'synthesis', not {task!r}")
+    if task not in TASKS:
+        raise RegistryError(f"{key}.task: must be 'transcription', 'synthesis' or 'diarization', not {task!r}")
     device = fields.get(body, "device", str, key, defaults["device"])
     if device not in DEVICES:
         raise RegistryError(f"{key}.device: must be one of {', '.join(DEVICES)}, not {device!r}")
@@ -251,16 +288,20 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
     if compute_type not in COMPUTE_TYPES:
         raise RegistryError(f"{key}.compute_type: must be one of {', '.join(COMPUTE_TYPES)}")
     source = None
-    engine = _engine(body, key, "whisper" if task == "transcription" else "")
+    engine = _engine(body, key, {"transcription": "whisper", "diarization": "diarizer"}.get(task, ""))
     if task == "synthesis" and engine:
         raise RegistryError(f"{key}.engine: synthesis models take the engine of each voice ([voices])")
-    if task == "transcription":
+    if task != "synthesis":
         source = _parse_source(body.get("source"), f"{key}.source", base_dir)
     elif "source" in body:
         raise RegistryError(f"{key}.source: synthesis models take their weights from [voices]")
     aliases = fields.get(body, "aliases", list, key, [])
-    if not all(isinstance(a, str) and a for a in aliases):
-        raise RegistryError(f"{key}.aliases: must be a list of non-empty strings")
+    diarizing = fields.get(body, "diarizing_aliases", list, key, [])
+    for name, names in (("aliases", aliases), ("diarizing_aliases", diarizing)):
+        if not all(isinstance(a, str) and a for a in names):
+            raise RegistryError(f"{key}.{name}: must be a list of non-empty strings")
+    if diarizing and task != "transcription":
+        raise RegistryError(f"{key}.diarizing_aliases: only a transcription model diarizes")
     # 0 means "pick for the device" and is settled when the model loads.
     concurrency = fields.get(body, "concurrency", int, key, defaults["concurrency"])
     limits = Limits(
@@ -298,6 +339,8 @@ def _parse_model(slug: str, body: Mapping[str, Any], defaults: Mapping[str, Any]
         beam_size=beam_size,
         decoding=decoding,
         engine=engine,
+        license=fields.get(body, "license", str, key, ""),
+        diarizing_aliases=tuple(diarizing),
     )
 
 

@@ -10,6 +10,9 @@ from pathlib import Path
 
 from engines.models.registry import Source
 
+JOINED = ".joined"
+"""Under `cache_dir/assembled`: files joined from pieces, named by their sha256."""
+
 
 class ModelSourceError(RuntimeError):
     """A model's files are missing, tampered with, or not downloaded yet."""
@@ -71,10 +74,26 @@ def _assemble(target: Path, pieces: list[Path], expected: str, name: str) -> Non
             return
         except ModelSourceError:
             target.unlink()
+    # Joined once per content, and linked into each model's folder: voices that share a model (the
+    # Kokoro voices of one voice pack) share one copy of it on disk.
+    whole = target.parent.parent / JOINED / expected
+    if whole.is_file():
+        try:
+            _check(whole, expected, name)
+        except ModelSourceError:
+            whole.unlink()
+    if not whole.is_file():
+        whole.parent.mkdir(parents=True, exist_ok=True)
+        _join(whole, pieces, expected, name, target.name)
+    target.unlink(missing_ok=True)
+    target.symlink_to(whole)
+
+
+def _join(whole: Path, pieces: list[Path], expected: str, name: str, file_name: str) -> None:
     # Concatenate into a temporary file and rename, so that a crash never leaves
     # a half-written model that a later start would mistake for a whole one.
     digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    fd, tmp = tempfile.mkstemp(dir=whole.parent, prefix=f".{whole.name}.")
     try:
         with os.fdopen(fd, "wb") as out:
             for piece in pieces:
@@ -84,10 +103,10 @@ def _assemble(target: Path, pieces: list[Path], expected: str, name: str) -> Non
                         out.write(chunk)
         if digest.hexdigest() != expected:
             raise ModelSourceError(
-                f"{name}: {target.name} assembled from {len(pieces)} pieces has sha256 {digest.hexdigest()}, "
+                f"{name}: {file_name} assembled from {len(pieces)} pieces has sha256 {digest.hexdigest()}, "
                 f"expected {expected}; refusing a changed upload"
             )
-        os.replace(tmp, target)
+        os.replace(tmp, whole)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

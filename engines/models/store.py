@@ -185,9 +185,11 @@ def entry_for(spec: PullSpec, document: dict[str, Any]) -> dict[str, Any]:
     if known is not None:
         return {k: v for k, v in known.items() if k != "source"}
     if spec.kind == "voice":
-        return {}
+        return dict(spec.entry)
     models = document.get("models", {})
-    taken = set(models) | {a for body in models.values() for a in body.get("aliases", [])}
+    taken = set(models) | {
+        a for body in models.values() for a in (*body.get("aliases", []), *body.get("diarizing_aliases", []))
+    }
     aliases = [a for a in (spec.repo, *spec.aliases) if a not in taken and a != spec.name]
     return {"task": "transcription", "description": spec.description, "aliases": aliases}
 
