@@ -31,6 +31,7 @@ class Word:
     end: float
     word: str
     probability: float
+    speaker: str | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,52 @@ class Transcriber(Protocol):
     def stream(self, audio: np.ndarray, options: TranscriptionOptions) -> tuple[TranscriptInfo, Iterator[Segment]]:
         """Start transcribing. The segments come lazily: iterate them once, in one worker thread;
         closing the iterator (where it is a generator) stops the work behind it."""
+        ...
+
+
+# ------------------------------------------------------------------ diarization
+
+
+@dataclass(frozen=True)
+class KnownSpeaker:
+    """A speaker to recognise by name, by a voice print: of a clip of their voice (`Diarizer.voiceprint`),
+    or one a diarization gave them before (the same person in another window of a long recording)."""
+
+    name: str
+    voice: np.ndarray
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known: tuple[KnownSpeaker, ...] = ()
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class Diarization:
+    turns: list[SpeakerTurn]
+    """In time order; turns of two speakers overlap where both speak."""
+    voices: dict[str, np.ndarray]
+    """Each speaker's voice print, to recognise them again (see `KnownSpeaker.voice`)."""
+
+
+class Diarizer(Protocol):
+    """Who spoke when: 16 kHz mono float32 audio in, speaker turns out. Speakers are named after the
+    known speakers they match, and `A`, `B`, … (the next letters free) in order of first appearance."""
+
+    def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Diarization: ...
+
+    def voiceprint(self, audio: np.ndarray) -> np.ndarray:
+        """A clip of one person's speech (16 kHz mono float32) as a voice print to know them by."""
         ...
 
 

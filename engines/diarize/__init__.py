@@ -1,0 +1,1 @@
+"""Speaker diarization: who spoke when, from pyannote segmentation and GE2E speaker embeddings."""
