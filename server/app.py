@@ -161,6 +161,8 @@ async def _preload(core: Core, readiness: Readiness) -> None:
             try:
                 if entry.task == "transcription":
                     await core.load_transcriber(entry)
+                elif entry.task == "diarization":
+                    await core.models.diarizer()
                 else:
                     for voice in sorted({m.voice for m in core.served.voice_map.values()}):
                         await core.load_synthesizer(voice, entry)

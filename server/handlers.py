@@ -47,11 +47,16 @@ async def transcription(request: Request, default_format: str, task: str, render
         upload.release()
         raise
     try:
-        parsed, view, stream = transcription_request(form, default_format, task, core.settings.vad_default)
+        parsed, view, stream = transcription_request(
+            form, default_format, task, core.settings.vad_default, core.registry.diarizing
+        )
         cancel = Cancellation()
         async with watching_disconnect(request, cancel):
             if stream:
-                return sse_response(transcript_events(await core.transcribe_stream(parsed, cancel)))
+                events = transcript_events(
+                    await core.transcribe_stream(parsed, cancel), segments=view.response_format == "diarized_json"
+                )
+                return sse_response(events)
             info, segments = await core.transcribe(parsed, cancel)
         # Hours of word timings make a large body; build it off the event loop too.
         return await run_blocking(lambda: render(info, segments, view))

@@ -47,7 +47,9 @@ SHOULD_RETRY = {
 def document(settings: Settings, registry: Registry) -> dict[str, Any]:
     """The document for this server: its limits, and the model and voice names of its registry."""
     names = {
-        task: sorted(n for e in registry.models.values() if e.task == task for n in (e.slug, *e.aliases))
+        task: sorted(
+            n for e in registry.models.values() if e.task == task for n in (e.slug, *e.aliases, *e.diarizing_aliases)
+        )
         for task in ("transcription", "synthesis")
     }
     voices = sorted({*registry.voice_map, *registry.voices})
@@ -152,6 +154,7 @@ def _transcription_form(default_format: str, models: list[str], translate: bool 
             "items": {"type": "string", "enum": ["segment", "word"]},
             "description": "With verbose_json",
         }
+        properties |= _speaker_fields()
     return {
         "required": True,
         "content": {
@@ -159,6 +162,38 @@ def _transcription_form(default_format: str, models: list[str], translate: bool 
                 "schema": {"type": "object", "required": ["file", "model"], "properties": properties},
                 "encoding": {"file": {"contentType": "application/octet-stream"}},
             }
+        },
+    }
+
+
+def _speaker_fields() -> dict[str, Any]:
+    count = {"type": "integer", "minimum": 1, "maximum": 32}
+    return {
+        "diarize": {
+            "type": "boolean",
+            "default": False,
+            "description": "Tell the speakers apart: segments and words carry `speaker`, SRT and WebVTT mark "
+            "them. The model gpt-4o-transcribe-diarize does this too (and refuses prompt, verbose_json and "
+            "timestamp_granularities, as OpenAI's does)",
+        },
+        "num_speakers": count | {"description": "How many people speak, if known"},
+        "min_speakers": count,
+        "max_speakers": count,
+        "known_speaker_names[]": {
+            "type": "array",
+            "maxItems": 4,
+            "items": {"type": "string"},
+            "description": "Names for speakers to recognise, one per reference clip",
+        },
+        "known_speaker_references[]": {
+            "type": "array",
+            "maxItems": 4,
+            "items": {"type": "string", "examples": ["data:audio/wav;base64,UklGR..."]},
+            "description": "A data URL of a 2-10 s clip of each known speaker's voice",
+        },
+        "chunking_strategy": {
+            "type": "string",
+            "description": "'auto' or a server_vad JSON object; gpt-4o-transcribe-diarize needs it past 30 s",
         },
     }
 
@@ -195,7 +230,9 @@ def _audio_answer() -> dict[str, Any]:
 
 def _transcript_answer(envelope: bool) -> dict[str, Any]:
     json_schema = (
-        _ref("NativeTranscript") if envelope else {"anyOf": [_ref("OpenAITranscript"), _ref("OpenAIVerboseTranscript")]}
+        _ref("NativeTranscript")
+        if envelope
+        else {"anyOf": [_ref("OpenAITranscript"), _ref("OpenAIVerboseTranscript"), _ref("DiarizedTranscript")]}
     )
     content: dict[str, Any] = {
         "application/json": {"schema": json_schema},

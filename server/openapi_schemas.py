@@ -31,12 +31,13 @@ def schemas(
             "avg_logprob": number,
             "compression_ratio": number,
             "no_speech_prob": number,
+            "speaker": {"type": "string", "description": "Who said it, when the request tells speakers apart"},
         },
     }
     word = {
         "type": "object",
         "required": ["word", "start", "end"],
-        "properties": {"word": {"type": "string"}, "start": number, "end": number},
+        "properties": {"word": {"type": "string"}, "start": number, "end": number, "speaker": {"type": "string"}},
     }
     usage = {"type": "object", "properties": {"type": {"const": "duration"}, "seconds": number}}
     error_body: dict[str, Any] = {
@@ -78,6 +79,11 @@ def schemas(
                     "(server default: on)",
                 },
                 "read_emoji": {"type": "boolean", "default": False, "description": "Read emoji by name"},
+                "language": {
+                    "type": "string",
+                    "description": "The language to speak (en, ja): a voice that speaks another moves to an "
+                    "installed voice of this language, of the same gender where one is",
+                },
             },
         },
         "NativeTranscript": {
@@ -86,16 +92,21 @@ def schemas(
             "properties": {
                 "status": {"const": "ok"},
                 "data": {
-                    "type": "object",
-                    "required": ["text", "duration", "language"],
-                    "properties": {
-                        "text": {"type": "string"},
-                        "duration": number,
-                        "language": {"type": "string"},
-                        "task": {"type": "string"},
-                        "segments": {"type": "array", "items": segment},
-                        "words": {"type": "array", "items": word},
-                    },
+                    "anyOf": [
+                        {
+                            "type": "object",
+                            "required": ["text", "duration", "language"],
+                            "properties": {
+                                "text": {"type": "string"},
+                                "duration": number,
+                                "language": {"type": "string"},
+                                "task": {"type": "string"},
+                                "segments": {"type": "array", "items": segment},
+                                "words": {"type": "array", "items": word},
+                            },
+                        },
+                        {"$ref": "#/components/schemas/DiarizedTranscript"},
+                    ]
                 },
             },
         },
@@ -114,6 +125,35 @@ def schemas(
                 "text": {"type": "string"},
                 "segments": {"type": "array", "items": segment},
                 "words": {"type": "array", "items": word},
+                "usage": usage,
+            },
+        },
+        "DiarizedTranscript": {
+            "type": "object",
+            "description": "response_format=diarized_json: the transcript cut where the speaker changes",
+            "required": ["task", "duration", "text", "segments"],
+            "properties": {
+                "task": {"const": "transcribe"},
+                "duration": number,
+                "text": {"type": "string"},
+                "segments": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["type", "id", "start", "end", "text", "speaker"],
+                        "properties": {
+                            "type": {"const": "transcript.text.segment"},
+                            "id": {"type": "string", "examples": ["seg_0"]},
+                            "start": number,
+                            "end": number,
+                            "text": {"type": "string"},
+                            "speaker": {
+                                "type": "string",
+                                "description": "A known speaker's name, else A, B, ... in order of first appearance",
+                            },
+                        },
+                    },
+                },
                 "usage": usage,
             },
         },
@@ -145,8 +185,14 @@ def schemas(
             "properties": {
                 "id": {"type": "string"},
                 "aliases": {"type": "array", "items": {"type": "string"}},
-                "task": {"enum": ["transcription", "synthesis"]},
+                "diarizing_aliases": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "description": "Names that ask this transcription model for speaker diarization too",
+                },
+                "task": {"enum": ["transcription", "synthesis", "diarization"]},
                 "description": {"type": "string"},
+                "license": {"type": "string", "description": "The weights' licence (SPDX); empty when unknown"},
                 "state": {"enum": ["installed", "not downloaded"]},
                 "loaded": {"type": "boolean"},
                 "voices": {"type": "object"},
@@ -164,6 +210,7 @@ def schemas(
                 "task": {"type": "string"},
                 "root": {"type": "string"},
                 "description": {"type": "string"},
+                "license": {"type": "string"},
             },
         },
         "Voice": {
@@ -174,6 +221,8 @@ def schemas(
                 "name": {"type": "string"},
                 "voice": {"type": "string"},
                 "speaker_id": {"type": ["integer", "null"]},
+                "language": {"type": ["string", "null"], "description": "BCP 47, lower case: en-us, ja"},
+                "gender": {"enum": ["female", "male", None]},
             },
         },
         **_jobs(error_body),

@@ -15,6 +15,7 @@ from server.cancel import ClientGone
 from server.core.requests import SpeechRequest, TranscribeRequest
 from server.errors import ApiError, bad_request, invalid, missing, quoted
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
+from server.speakers import diarize_request
 from server.uploads import Pace, Upload, UploadTooLarge, paced
 
 # Room for the form's other fields and boundaries on top of the file itself.
@@ -23,6 +24,8 @@ _FORM_OVERHEAD = 64 * 1024
 MAX_JSON_BYTES = 1024 * 1024
 # Whisper conditions on the last 224 tokens of a prompt; far more than that is a client's mistake.
 MAX_PROMPT_CHARS = 8192
+# A text field: known speakers' clips come as data URLs of up to 10 s (a WAV at 48 kHz in base64).
+MAX_FIELD_BYTES = 4 * 1024 * 1024
 # Past this, a refused upload is not even drained: the connection is closed.
 _DRAIN_LIMIT = 256 * 1024 * 1024
 
@@ -42,7 +45,13 @@ async def read_form(request: Request, max_bytes: int, pace: Pace, upload: Upload
     if declared and declared.isdigit() and int(declared) > limit:
         await _drain(request, int(declared))
         raise too_large
-    parser = MultiPartParser(request.headers, paced(request.stream(), limit, pace, upload), max_files=2, max_fields=32)
+    parser = MultiPartParser(
+        request.headers,
+        paced(request.stream(), limit, pace, upload),
+        max_files=2,
+        max_fields=32,
+        max_part_size=MAX_FIELD_BYTES,
+    )
     try:
         return await parser.parse()
     except ClientDisconnect:
@@ -99,9 +108,10 @@ def _bool(value: str | None, name: str) -> bool | None:
 
 
 def transcription_request(
-    form: FormData, default_format: str, task: str, vad_default: bool
+    form: FormData, default_format: str, task: str, vad_default: bool, diarizing: frozenset[str] = frozenset()
 ) -> tuple[TranscribeRequest, TranscriptView, bool]:
-    """The form fields of both surfaces; returns the request, what to render, and whether to stream."""
+    """The form fields of both surfaces; returns the request, what to render, and whether to stream.
+    Model names in `diarizing` ask for speakers too (OpenAI's diarize model)."""
     upload = form.get("file")
     if upload is None:
         raise missing("file")
@@ -121,15 +131,18 @@ def transcription_request(
     language = _field(form, "language")
     stream = bool(_bool(_field(form, "stream"), "stream"))
     vad = _bool(_field(form, "vad_filter"), "vad_filter")
+    prompt = _prompt(_field(form, "prompt"))
+    diarization = diarize_request(form, model, model in diarizing, response_format, prompt, granularities)
     words = "word" in granularities
     options = TranscriptionOptions(
         language=language.lower() if language else None,
         task=task,
         temperature=_float(_field(form, "temperature"), "temperature", 0.0, 0.0, 1.0),
-        prompt=_prompt(_field(form, "prompt")),
-        # Subtitles are cut at word boundaries, so they need word timings too.
-        word_timestamps=words or response_format in ("srt", "vtt"),
-        sentence_segments=response_format in ("verbose_json", "srt", "vtt"),
+        prompt=prompt,
+        # Subtitles are cut at word boundaries, and speakers are told apart word by word: both need
+        # word timings too.
+        word_timestamps=words or response_format in ("srt", "vtt") or diarization is not None,
+        sentence_segments=response_format in ("verbose_json", "srt", "vtt", "diarized_json"),
         vad_filter=vad_default if vad is None else vad,
         condition_on_previous_text=bool(
             _bool(_field(form, "condition_on_previous_text"), "condition_on_previous_text")
@@ -139,9 +152,10 @@ def transcription_request(
         response_format=response_format,
         task=task,
         segments=not granularities or "segment" in granularities,
-        words=words,
+        # Diarized words are timed anyway: verbose_json lists them with their speakers.
+        words=words or diarization is not None,
     )
-    return TranscribeRequest(model=model, audio=upload.file, options=options), view, stream
+    return TranscribeRequest(model=model, audio=upload.file, options=options, diarization=diarization), view, stream
 
 
 def _prompt(prompt: str | None) -> str | None:
@@ -226,6 +240,9 @@ def speech_request(body: dict[str, Any]) -> SpeechRequest:
     stream_format = body.get("stream_format") or "audio"
     if stream_format not in ("audio", "sse"):
         raise invalid("stream_format", "'stream_format' must be 'audio' or 'sse'")
+    language = body.get("language") or None
+    if language is not None and not isinstance(language, str):
+        raise invalid("language", "'language' must be a language code such as 'en' or 'ja'")
     return SpeechRequest(
         model=model,
         input=text,
@@ -235,6 +252,7 @@ def speech_request(body: dict[str, Any]) -> SpeechRequest:
         stream_format=stream_format,
         normalize=_json_bool(body, "normalize"),
         read_emoji=bool(_json_bool(body, "read_emoji")),
+        language=language,
     )
 
 

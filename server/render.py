@@ -8,11 +8,11 @@ from typing import Any
 
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 
-from engines.base import Segment, TranscriptInfo, full_text
+from engines.base import Segment, TranscriptInfo, Word, full_text
 from engines.text.languages import LANGUAGE_NAMES
 from server import subtitles
 
-TRANSCRIPT_FORMATS = ("text", "json", "verbose_json", "srt", "vtt")
+TRANSCRIPT_FORMATS = ("text", "json", "verbose_json", "srt", "vtt", "diarized_json")
 SUBTITLE_MEDIA_TYPES = {"srt": "application/x-subrip", "vtt": "text/vtt"}
 
 
@@ -36,8 +36,38 @@ def verbose(info: TranscriptInfo, segments: Sequence[Segment], view: TranscriptV
     if view.segments:
         body["segments"] = [segment_dict(s) for s in segments]
     if view.words:
-        body["words"] = [{"word": w.word.strip(), "start": w.start, "end": w.end} for s in segments for w in s.words]
+        body["words"] = [_word(w) for s in segments for w in s.words]
     return body
+
+
+def diarized(info: TranscriptInfo, segments: Sequence[Segment]) -> dict[str, Any]:
+    """OpenAI's `diarized_json` (its `TranscriptionDiarized`)."""
+    return {
+        "task": "transcribe",
+        "duration": info.duration,
+        "text": full_text(segments),
+        "segments": [diarized_segment(s, i) for i, s in enumerate(segments)],
+        "usage": usage(info),
+    }
+
+
+def diarized_segment(s: Segment, number: int) -> dict[str, Any]:
+    """A segment as `diarized_json` lists it, and as `transcript.text.segment` streams it."""
+    return {
+        "type": "transcript.text.segment",
+        "id": f"seg_{number}",
+        "start": s.start,
+        "end": s.end,
+        "text": s.text,
+        "speaker": s.speaker or "A",
+    }
+
+
+def _word(w: Word) -> dict[str, Any]:
+    word: dict[str, Any] = {"word": w.word.strip(), "start": w.start, "end": w.end}
+    if w.speaker is not None:
+        word["speaker"] = w.speaker
+    return word
 
 
 def segment_dict(s: Segment) -> dict[str, Any]:
@@ -52,7 +82,7 @@ def segment_dict(s: Segment) -> dict[str, Any]:
         "avg_logprob": s.avg_logprob,
         "compression_ratio": s.compression_ratio,
         "no_speech_prob": s.no_speech_prob,
-    }
+    } | ({"speaker": s.speaker} if s.speaker is not None else {})
 
 
 def usage(info: TranscriptInfo) -> dict[str, Any]:
@@ -69,6 +99,8 @@ def native(info: TranscriptInfo, segments: Sequence[Segment], view: TranscriptVi
         return subtitle_response(view.response_format, segments)
     if view.response_format == "verbose_json":
         data = verbose(info, segments, view)
+    elif view.response_format == "diarized_json":
+        data = diarized(info, segments)
     else:
         data = {"text": full_text(segments), "duration": info.duration, "language": info.language}
     return JSONResponse({"status": "ok", "data": data})
@@ -84,4 +116,6 @@ def openai(info: TranscriptInfo, segments: Sequence[Segment], view: TranscriptVi
         body = verbose(info, segments, view)
         body["language"] = LANGUAGE_NAMES.get(info.language, info.language)
         return JSONResponse({**body, "usage": usage(info)})
+    if view.response_format == "diarized_json":
+        return JSONResponse(diarized(info, segments))
     return JSONResponse({"text": full_text(segments), "usage": usage(info)})

@@ -12,7 +12,7 @@ from starlette.responses import StreamingResponse
 
 from server.core.requests import Speech, TranscriptStream
 from server.errors import ApiError
-from server.render import usage
+from server.render import diarized_segment, usage
 
 log = logging.getLogger(__name__)
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -26,11 +26,18 @@ def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-async def transcript_events(stream: TranscriptStream) -> AsyncIterator[bytes]:
-    """`transcript.text.delta` per decoded segment, then `transcript.text.done` with the full text."""
+async def transcript_events(stream: TranscriptStream, segments: bool = False) -> AsyncIterator[bytes]:
+    """`transcript.text.delta` per decoded segment, then `transcript.text.done` with the full text.
+
+    With `segments` (`diarized_json`), `transcript.text.segment` events instead of deltas: clients
+    that print both kinds would print the text twice, and the hosted API sends only segments there."""
     parts: list[str] = []
     try:
         async for segment in stream.segments:
+            if segments:
+                parts.append(segment.text)
+                yield event(diarized_segment(segment, len(parts) - 1))
+                continue
             # The first delta carries no leading space, so the deltas join to the done text.
             delta = segment.text.lstrip() if not parts else segment.text
             parts.append(delta)

@@ -20,6 +20,7 @@ class Cue:
     end: float
     text: str
     """Already wrapped into at most two lines."""
+    speaker: str | None = None
 
 
 def cues(segments: Sequence[Segment]) -> list[Cue]:
@@ -31,28 +32,42 @@ def cues(segments: Sequence[Segment]) -> list[Cue]:
         for word in words:
             if group and _too_big([*group, word]):
                 cut = _clause_break(group)
-                result.append(_cue(group[:cut]))
+                result.append(_cue(group[:cut], segment.speaker))
                 group = group[cut:]
             group.append(word)
             if word.word.strip().endswith(SENTENCE_END) and _length(group) > LINE_CHARS // 2:
-                result.append(_cue(group))
+                result.append(_cue(group, segment.speaker))
                 group = []
         if group:
-            result.append(_cue(group))
+            result.append(_cue(group, segment.speaker))
     return [c for c in result if c.text]
 
 
 def srt(segments: Sequence[Segment]) -> str:
+    """SRT has no voices: a cue's speaker is a `Name:` prefix, as broadcast subtitles mark one."""
     blocks = [
-        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n{c.text}\n"
+        f"{i}\n{_timestamp(c.start, ',')} --> {_timestamp(c.end, ',')}\n"
+        + (f"{c.speaker}: " if c.speaker else "")
+        + f"{c.text}\n"
         for i, c in enumerate(cues(segments), start=1)
     ]
     return "\n".join(blocks)
 
 
 def vtt(segments: Sequence[Segment]) -> str:
-    blocks = [f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n{c.text}\n" for c in cues(segments)]
+    """A cue's speaker is a WebVTT voice span, `<v Name>`, which players show or style."""
+    blocks = [
+        f"{_timestamp(c.start, '.')} --> {_timestamp(c.end, '.')}\n"
+        + (f"<v {_voice(c.speaker)}>" if c.speaker else "")
+        + f"{c.text}\n"
+        for c in cues(segments)
+    ]
     return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def _voice(name: str) -> str:
+    """A name as a voice span's annotation: it ends at `>`, and `&` and `<` are escaped in cue text."""
+    return name.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _clause_break(words: list[Word]) -> int:
@@ -71,8 +86,13 @@ def _length(words: list[Word]) -> int:
     return len(_join(words))
 
 
-def _cue(words: list[Word]) -> Cue:
-    return Cue(start=words[0].start, end=max(words[-1].end, words[0].start), text="\n".join(_wrap(_join(words))))
+def _cue(words: list[Word], speaker: str | None = None) -> Cue:
+    return Cue(
+        start=words[0].start,
+        end=max(words[-1].end, words[0].start),
+        text="\n".join(_wrap(_join(words))),
+        speaker=speaker,
+    )
 
 
 def _join(words: list[Word]) -> str:

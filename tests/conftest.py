@@ -14,6 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# As the server does (engines/__init__.py): one BLAS thread per worker, set before numpy first loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import httpx
 import pytest
 import tomli_w

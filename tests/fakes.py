@@ -20,10 +20,13 @@ import uvicorn
 
 from engines.audio.decode import WHISPER_RATE
 from engines.base import (
+    Diarization,
+    DiarizationOptions,
     Pauses,
     Piece,
     Placement,
     Segment,
+    SpeakerTurn,
     SpeechSettings,
     TranscriptInfo,
     TranscriptionOptions,
@@ -156,6 +159,51 @@ class FakeTranscriber:
         return info, segments()
 
 
+FRAME_S = 0.25
+
+
+def pitch(audio: np.ndarray) -> float:
+    """The strongest frequency of a stretch of 16 kHz audio, to the nearest 10 Hz (0: silence)."""
+    if audio.size == 0 or float(np.max(np.abs(audio))) < 1e-3:
+        return 0.0
+    spectrum = np.abs(np.fft.rfft(audio))
+    return round(float(np.fft.rfftfreq(len(audio), 1 / WHISPER_RATE)[int(np.argmax(spectrum))]), -1)
+
+
+@dataclass
+class FakeDiarizer:
+    """Every tone is a speaker: a quarter second's strongest frequency is who speaks in it. Voice
+    prints are that frequency, so a known speaker is a clip of the same tone."""
+
+    gate: Gate
+    heard: list[DiarizationOptions] = field(default_factory=list)
+
+    def diarize(self, audio: np.ndarray, options: DiarizationOptions) -> Diarization:
+        self.gate.passing()
+        self.heard.append(options)
+        step = int(FRAME_S * WHISPER_RATE)
+        pitches = [pitch(audio[i : i + step]) for i in range(0, len(audio), step)]
+        names: dict[float, str] = {}
+        known = {float(k.voice[0]): k.name for k in options.known}
+        letters = iter(n for n in "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if n not in known.values())
+        turns: list[SpeakerTurn] = []
+        for index, hz in enumerate(pitches):
+            if not hz:
+                continue
+            if hz not in names:
+                names[hz] = known.get(hz) or next(letters)
+            name = names[hz]
+            start, end = index * FRAME_S, min((index + 1) * FRAME_S, len(audio) / WHISPER_RATE)
+            if turns and turns[-1].speaker == name and turns[-1].end == start:
+                turns[-1] = SpeakerTurn(turns[-1].start, end, name)
+            else:
+                turns.append(SpeakerTurn(start, end, name))
+        return Diarization(turns=turns, voices={name: np.array([hz]) for hz, name in names.items()})
+
+    def voiceprint(self, audio: np.ndarray) -> np.ndarray:
+        return np.array([pitch(audio)])
+
+
 @dataclass
 class FakeSynthesizer:
     """A tone per sentence, 50 ms per character divided by the speed, at Piper's 22.05 kHz."""
@@ -198,6 +246,11 @@ class FakeEngines:
     """Transcribers that raise an unexpected error."""
     readings: list[float] = field(default_factory=list)
     """What every transcriber was given to read, in seconds of audio."""
+    diarizing: FakeDiarizer = field(init=False)
+    """The one diarizer, with what it was asked."""
+
+    def __post_init__(self) -> None:
+        self.diarizing = FakeDiarizer(self.gate)
 
     def transcriber(self, entry: ModelEntry, placement: Placement) -> FakeTranscriber:
         self._load(entry.slug)
@@ -205,9 +258,14 @@ class FakeEngines:
             multilingual=not entry.slug.endswith(".en"), gate=self.gate, fail=self.failing, readings=self.readings
         )
 
+    def diarizer(self, entry: ModelEntry, placement: Placement) -> FakeDiarizer:
+        self._load(entry.slug)
+        return self.diarizing
+
     def synthesizer(self, voice: VoiceEntry, use_cuda: bool) -> FakeSynthesizer:
         self._load(voice.name)
-        return FakeSynthesizer(gate=self.gate, num_speakers=self.speakers.get(voice.name, 1))
+        language = voice.speaks or "en-us"
+        return FakeSynthesizer(gate=self.gate, num_speakers=self.speakers.get(voice.name, 1), language=language)
 
     def installed(self, registry: Registry) -> Installed:
         """Everything but the hub entries (never downloaded here) and the `absent` ones."""

@@ -21,6 +21,7 @@ from server.cancel import Cancellation
 from server.config import Settings
 from server.core import Core
 from server.core.requests import Samples, SpeechRequest, TranscribeRequest
+from server.core.transcription import StepWork
 from server.errors import ApiError
 from server.metrics import Metrics
 
@@ -112,15 +113,16 @@ class Speakers:
     def __init__(self) -> None:
         self.heard: list[float] = []
 
-    def wants(self, request: TranscribeRequest) -> bool:
-        return request.options.word_timestamps
+    async def prepare(self, request: TranscribeRequest) -> StepWork | None:
+        if not request.options.word_timestamps:
+            return None
 
-    def apply(
-        self, request: TranscribeRequest, audio: np.ndarray, info: TranscriptInfo, segments: Iterator[Segment]
-    ) -> Iterator[Segment]:
-        self.heard.append(len(audio) / 16000)
-        for segment in segments:
-            yield replace(segment, speaker="A" if segment.id % 2 == 0 else "B")
+        def work(audio: np.ndarray, info: TranscriptInfo, segments: Iterator[Segment]) -> Iterator[Segment]:
+            self.heard.append(len(audio) / 16000)
+            for segment in segments:
+                yield replace(segment, speaker="A" if segment.id % 2 == 0 else "B")
+
+        return work
 
 
 def test_a_step_after_transcription_sees_the_audio_and_changes_the_segments(tmp_path: Path) -> None:
@@ -186,7 +188,7 @@ def test_synthesis_is_refused_before_any_work(tmp_path: Path, fields: dict[str, 
 
 def test_a_speaker_is_found_by_its_number_within_the_voice(tmp_path: Path) -> None:
     core = make_core(tmp_path, FakeEngines(speakers={"en_US-joe-medium": 3}))
-    assert speak(core, model="tts-1", input="Hi.", voice="alloy", response_format="pcm", speaker="2")
+    assert speak(core, model="tts-1", input="Hi.", voice="onyx", response_format="pcm", speaker="2")
     with pytest.raises(ApiError) as refused:
-        speak(core, model="tts-1", input="Hi.", voice="alloy", response_format="pcm", speaker="3")
+        speak(core, model="tts-1", input="Hi.", voice="onyx", response_format="pcm", speaker="3")
     assert refused.value.code == "voice_not_found"

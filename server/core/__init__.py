@@ -13,6 +13,7 @@ from engines.models.registry import ModelEntry, Registry
 from server.cancel import Cancellation
 from server.config import Settings
 from server.core.admission import Admission
+from server.core.diarization import Diarize
 from server.core.models import Models
 from server.core.requests import Speech, SpeechRequest, TranscribeRequest, TranscriptStream
 from server.core.served import Served
@@ -41,7 +42,7 @@ class Core:
         # Streams hold a thread for their whole life; they get their own pool so that
         # decoding, loading and upload spooling never queue behind them.
         threads = anyio.CapacityLimiter(sum(a.concurrency for a in self.models.admissions.values()))
-        self.transcription = Transcription(self.models, threads, steps)
+        self.transcription = Transcription(self.models, threads, [Diarize(self.models), *steps])
         self.synthesis = Synthesis(self.models, threads)
 
     # What the surfaces read of the models.

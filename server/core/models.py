@@ -8,7 +8,7 @@ import os
 from collections.abc import Callable
 from typing import TypeVar
 
-from engines.base import Synthesizer, Transcriber
+from engines.base import Diarizer, Synthesizer, Transcriber
 from engines.loader import ModelLoader, place, requests_at_once
 from engines.models.inventory import Installed
 from engines.models.registry import ModelEntry, Registry
@@ -69,6 +69,20 @@ class Models:
     async def synthesizer(self, voice: str, entry: ModelEntry) -> Synthesizer:
         return await self._load(lambda: self.loader.synthesizer(voice, entry), entry)
 
+    def diarization(self) -> ModelEntry:
+        """The installed diarization model (the first one in the registry that is usable)."""
+        entries = [entry for entry in self.registry.models.values() if entry.task == "diarization"]
+        for entry in entries:
+            if self.served.usable(entry):
+                return entry
+        if entries:
+            raise model_not_installed(entries[0])
+        raise ApiError(404, "model_not_found", "No diarization model is configured in models.toml", "model")
+
+    async def diarizer(self) -> Diarizer:
+        entry = self.diarization()
+        return await self._load(lambda: self.loader.diarizer(entry), entry)
+
     async def _load(self, load: Callable[[], T], entry: ModelEntry) -> T:
         try:
             return await run_blocking(load)
@@ -114,4 +128,7 @@ class Models:
         cpus = os.cpu_count() or 1
         if entry.task == "transcription":
             return requests_at_once(entry, place(entry, self.loader.has_cuda), cpus)
+        if entry.task == "diarization":
+            # Diarization runs inside a transcription's slot; this queue is never waited on.
+            return cpus
         return synthesis_concurrency(self.loader.synthesis_device(entry), cpus)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 
 from engines.audio.encode import AudioFormat
-from engines.base import Segment, TranscriptInfo, TranscriptionOptions
+from engines.base import Diarization, KnownSpeaker, Segment, TranscriptInfo, TranscriptionOptions
 
 
 @dataclass(frozen=True)
@@ -22,11 +22,29 @@ class Samples:
 
 
 @dataclass(frozen=True)
+class DiarizeRequest:
+    """Tell the speakers apart: how many there are, if known, and clips of the ones to name."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    references: tuple[tuple[str, bytes], ...] = ()
+    """(name, a clip of their voice in any format PyAV reads)."""
+    known: tuple[KnownSpeaker, ...] = ()
+    """Speakers already known by their voice prints (a long recording's earlier windows)."""
+    whole_limit_s: float | None = None
+    """Longer audio needs a chunking strategy (OpenAI's diarize model asks for one past 30 s)."""
+    heard: Callable[[Diarization], None] | None = None
+    """Told who spoke when, once the audio is diarized (a job keeps the voices for its next window)."""
+
+
+@dataclass(frozen=True)
 class TranscribeRequest:
     model: str
     audio: BinaryIO | Samples
     """An uploaded file in any container PyAV reads, or samples."""
     options: TranscriptionOptions
+    diarization: DiarizeRequest | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,8 @@ class SpeechRequest:
     """Read emoji by their names instead of leaving them out."""
     speaker: str | None = None
     """A speaker of a multi-speaker voice, by name or number (Wyoming asks for them so)."""
+    language: str | None = None
+    """The language to speak (ISO 639-1 or BCP 47): a voice that speaks another moves to one that speaks it."""
 
 
 @dataclass(frozen=True)

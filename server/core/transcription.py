@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 import anyio
@@ -21,18 +21,18 @@ from server.core.requests import Samples, TranscribeRequest, TranscriptStream
 from server.errors import ApiError, bad_request, invalid, quoted
 from server.threads import iterate_in_thread, run_blocking
 
+StepWork = Callable[[np.ndarray, TranscriptInfo, Iterator[Segment]], Iterator[Segment]]
+"""A step's work for one request: with the request's audio (16 kHz mono float32) still at hand, it
+takes the segments as they come and gives back segments, in the same worker thread."""
+
 
 class TranscriptStep(Protocol):
-    """Work after transcription, with the request's audio still at hand (16 kHz mono float32): it
-    takes the segments as they come and gives back segments, in the same worker thread."""
+    """Work after transcription that a request may ask for (telling speakers apart)."""
 
-    def wants(self, request: TranscribeRequest) -> bool:
-        """Whether this request asks for the step."""
+    async def prepare(self, request: TranscribeRequest) -> StepWork | None:
+        """None where the request does not ask for this step; else its work, with what it needs loaded
+        and checked now, before the request is admitted (so that its errors come before any response)."""
         ...
-
-    def apply(
-        self, request: TranscribeRequest, audio: np.ndarray, info: TranscriptInfo, segments: Iterator[Segment]
-    ) -> Iterator[Segment]: ...
 
 
 class Transcription:
@@ -58,11 +58,11 @@ class Transcription:
         models = self.models
         entry = models.model(request.model, "transcription")
         transcriber = await self._transcriber_for(entry, request.options)
+        works = [work for step in self.steps if (work := await step.prepare(request)) is not None]
         background = request.options.background
         ticket = await models.admit(entry, cancel, background)
         granted = time.monotonic()
         started = time.perf_counter()
-        steps = [step for step in self.steps if step.wants(request)]
         record = requestlog.current()
 
         def start() -> tuple[np.ndarray, TranscriptInfo, Iterator[Segment]]:
@@ -70,6 +70,15 @@ class Transcription:
             seconds = len(audio) / WHISPER_RATE
             if record is not None:
                 record.audio_seconds = round(seconds, 3)
+            whole = request.diarization.whole_limit_s if request.diarization else None
+            if whole is not None and seconds > whole:
+                # OpenAI's diarize model reads longer audio only in chunks it is told to make.
+                raise bad_request(
+                    "invalid_value",
+                    f"chunking_strategy is required for diarization models when the audio is longer than {whole:g} s "
+                    f"(this is {seconds:.1f} s); send chunking_strategy=auto",
+                    "chunking_strategy",
+                )
             if not background:
                 budget = self.budget_s(seconds)
                 cancel.budget(granted, budget, _over_budget(seconds, budget))
@@ -87,8 +96,8 @@ class Transcription:
         def items(stop: threading.Event) -> Iterator[Segment]:
             with models.loader.in_use(transcriber), _closed_after(segments):
                 found: Iterator[Segment] = segments
-                for step in steps:
-                    found = step.apply(request, audio, info, found)
+                for work in works:
+                    found = work(audio, info, found)
                 for segment in found:
                     if stop.is_set():
                         return

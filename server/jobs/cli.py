@@ -11,7 +11,7 @@ from typing import Any
 from server.config import Settings
 from server.jobs.routes import job_view, joined, transcript_info
 from server.jobs.store import JobStore, database_url
-from server.render import TRANSCRIPT_FORMATS, TranscriptView, verbose
+from server.render import TRANSCRIPT_FORMATS, TranscriptView, diarized, verbose
 
 
 def add_parser(sub: Any) -> None:
@@ -76,7 +76,7 @@ def _result(store: JobStore, job_id: str, response_format: str) -> str:
     if response_format == "vtt":
         return subtitles.vtt(segments)
     view = TranscriptView(response_format=response_format, task=job.options.task, words=True)
-    body = verbose(info, segments, view)
+    body = diarized(info, segments) if response_format == "diarized_json" else verbose(info, segments, view)
     if response_format == "text":
         return str(body["text"]) + "\n"
     if response_format == "json":

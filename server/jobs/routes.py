@@ -18,10 +18,12 @@ from engines.audio.windows import probe
 from engines.base import Segment, TranscriptInfo
 from server import render
 from server.core import Core
+from server.core.diarization import known_speakers
+from server.core.requests import DiarizeRequest
 from server.core.transcription import audio_error
 from server.errors import ApiError, invalid, quoted
 from server.jobs import Jobs
-from server.jobs.store import Job, Window
+from server.jobs.store import Job, Speakers, Window
 from server.parsing import read_form, transcription_request
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 from server.threads import run_blocking
@@ -44,10 +46,13 @@ async def submit(request: Request) -> Response:
     finally:
         upload.release()
     try:
-        parsed, view, stream = transcription_request(form, "json", "transcribe", settings.vad_default)
+        parsed, view, stream = transcription_request(
+            form, "json", "transcribe", settings.vad_default, core.registry.diarizing
+        )
         if stream:
             raise invalid("stream", f"A job is not streamed; follow it with GET {PREFIX}/{{id}}")
         entry = await core.transcription.check(parsed)
+        speakers = await _speakers(core, parsed.diarization) if parsed.diarization else None
         file = form.get("file")
         assert isinstance(file, UploadFile)
         total = await run_blocking(functools.partial(_probe, file, settings.max_job_audio_seconds))
@@ -63,6 +68,7 @@ async def submit(request: Request) -> Response:
             (file.filename or "")[:300] or None,
             file.file,
             total,
+            speakers,
         )
         job = await run_blocking(create)
     finally:
@@ -70,6 +76,19 @@ async def submit(request: Request) -> Response:
     jobs.runner.wake()
     return JSONResponse(
         {"status": "ok", "data": job_view(job)}, status_code=202, headers={"Location": f"{PREFIX}/{job.id}"}
+    )
+
+
+async def _speakers(core: Core, spec: DiarizeRequest) -> Speakers:
+    """What a job keeps of its diarization fields: the known speakers' clips are checked and made voice
+    prints now, so that their errors come at submission and only the prints are stored."""
+    diarizer = await core.models.diarizer()
+    known = await run_blocking(lambda: known_speakers(diarizer, spec.references))
+    return Speakers(
+        spec.num_speakers,
+        spec.min_speakers,
+        spec.max_speakers,
+        tuple((k.name, tuple(float(x) for x in k.voice)) for k in known),
     )
 
 
@@ -189,6 +208,7 @@ def job_view(job: Job) -> dict[str, Any]:
         "filename": job.filename,
         "response_format": job.response_format,
         "language": job.language,
+        "diarize": job.speakers is not None,
         "created_at": _time(job.created_at),
         "started_at": _time(job.started_at),
         "finished_at": _time(job.finished_at),

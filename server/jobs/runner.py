@@ -12,19 +12,19 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 import numpy as np
 
 from engines.audio.decode import WHISPER_RATE, UndecodableAudio
 from engines.audio.windows import samples, windows
-from engines.base import Segment, Word
+from engines.base import Diarization, KnownSpeaker, Segment
 from server.cancel import Cancellation, ClientGone
 from server.core import Core
-from server.core.requests import Samples, TranscribeRequest
+from server.core.requests import DiarizeRequest, Samples, TranscribeRequest
 from server.errors import ApiError
-from server.jobs.store import Job, JobStore, LeaseLost, Window
+from server.jobs.store import Job, JobStore, LeaseLost, Speakers, Window
 from server.threads import run_blocking
 
 log = logging.getLogger(__name__)
@@ -153,6 +153,7 @@ class JobRunner:
         pieces: Iterator[np.ndarray] = windows(samples(reader, job.next_sample), length, search)
         position, index = job.next_sample, job.chunks_done
         language, probability = job.language, job.language_probability or 0.0
+        speakers = job.speakers
         limit = int(settings.max_job_audio_seconds * WHISPER_RATE)
         while (audio := await run_blocking(lambda: next(pieces, None))) is not None:
             if position + len(audio) > limit:
@@ -164,8 +165,13 @@ class JobRunner:
                 )
             # After the first window the language is the job's: each window does not guess it anew.
             options = replace(job.options, background=True, language=job.options.language or language)
-            request = TranscribeRequest(job.model, Samples(audio, WHISPER_RATE), options)
+            heard: list[Diarization] = []
+            whole = position == 0 and (job.audio_seconds_total or float("inf")) * WHISPER_RATE <= length
+            diarizing = _diarizing(speakers, whole, heard.append) if speakers else None
+            request = TranscribeRequest(job.model, Samples(audio, WHISPER_RATE), options, diarizing)
             info, segments = await self.core.transcribe(request, cancel)
+            if speakers and heard:
+                speakers = _learned(speakers, heard[-1])
             if language is None:
                 language, probability = info.language, info.language_probability
             start_s = position / WHISPER_RATE
@@ -185,6 +191,7 @@ class JobRunner:
                 done_s,
                 language or "en",
                 probability,
+                speakers,
             )
             await run_blocking(save)
             self.core.metrics.jobs_audio_seconds.inc(len(audio) / WHISPER_RATE)
@@ -200,8 +207,29 @@ def _shift(segment: Segment, by: float) -> Segment:
         start=round(segment.start + by, 3),
         end=round(segment.end + by, 3),
         seek=segment.seek + round(by * 100),
-        words=tuple(Word(round(w.start + by, 3), round(w.end + by, 3), w.word, w.probability) for w in segment.words),
+        words=tuple(replace(w, start=round(w.start + by, 3), end=round(w.end + by, 3)) for w in segment.words),
     )
+
+
+def _diarizing(speakers: Speakers, whole: bool, heard: Callable[[Diarization], None]) -> DiarizeRequest:
+    """A window's diarization: the speakers known so far are recognised by name. A window of a long
+    recording may hear fewer people than the whole has, so there the counts bound it from above."""
+    known = tuple(KnownSpeaker(name, np.array(voice, dtype=np.float32)) for name, voice in speakers.known)
+    if whole:
+        counts = (speakers.num_speakers, speakers.min_speakers, speakers.max_speakers)
+    else:
+        counts = (None, None, speakers.num_speakers or speakers.max_speakers)
+    return DiarizeRequest(*counts, known=known, heard=heard)
+
+
+def _learned(speakers: Speakers, diarization: Diarization) -> Speakers:
+    """The speakers known after a window: a new one is added by the voice print it was found with; one
+    already known keeps the print it was first known by, so that a name never drifts to another voice."""
+    names = {name for name, _ in speakers.known}
+    found = tuple(
+        (name, tuple(float(x) for x in voice)) for name, voice in diarization.voices.items() if name not in names
+    )
+    return replace(speakers, known=speakers.known + found)
 
 
 def _error(exc: Exception) -> tuple[str, str]:

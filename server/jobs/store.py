@@ -7,6 +7,7 @@ Every call blocks: the server calls them from worker threads.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import secrets
@@ -53,6 +54,7 @@ jobs = sa.Table(
     sa.Column("lease_owner", sa.String(200), nullable=True),
     sa.Column("lease_expires", sa.Float, nullable=True),
     sa.Column("attempts", sa.Integer, nullable=False),
+    sa.Column("speakers", sa.Text, nullable=True),
     sa.Index("audio_jobs_by_state", "state", "created_at"),
     sa.Index("audio_jobs_by_owner", "owner", "created_at"),
 )
@@ -72,6 +74,27 @@ audio_parts = sa.Table(
     sa.Column("seq", sa.Integer, primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
 )
+
+
+@dataclass(frozen=True)
+class Speakers:
+    """What a job that tells speakers apart asks, and knows of its speakers so far: the known
+    speakers' voice prints (from their clips), then those of the speakers its windows found, so
+    that the same person keeps one name across the whole recording."""
+
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    known: tuple[tuple[str, tuple[float, ...]], ...] = ()
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> Speakers:
+        values = json.loads(text)
+        values["known"] = tuple((name, tuple(voice)) for name, voice in values["known"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -98,11 +121,14 @@ class Job:
     lease_owner: str | None
     lease_expires: float | None
     attempts: int
+    speakers: Speakers | None = None
+    """None: the job does not tell speakers apart."""
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> Job:
         values = dict(row._mapping)
         values["options"] = TranscriptionOptions(**json.loads(values["options"]))
+        values["speakers"] = Speakers.from_json(values["speakers"]) if values["speakers"] else None
         return cls(**values)
 
 
@@ -145,6 +171,15 @@ class JobStore:
         if self.sqlite:
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
         metadata.create_all(self.engine)
+        self._add_columns()
+
+    def _add_columns(self) -> None:
+        """Columns added since a database was made: added to it (replicas starting together may race
+        to add one; the loser finds it there)."""
+        present = {column["name"] for column in sa.inspect(self.engine).get_columns("audio_jobs")}
+        if "speakers" not in present:
+            with contextlib.suppress(sa.exc.DBAPIError), self.engine.begin() as db:
+                db.execute(sa.text("ALTER TABLE audio_jobs ADD COLUMN speakers TEXT"))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -160,6 +195,7 @@ class JobStore:
         filename: str | None,
         source: BinaryIO,
         audio_seconds_total: float | None,
+        speakers: Speakers | None = None,
     ) -> Job:
         """Store a new job with its audio, read from `source` part by part, in one transaction."""
         job_id = "job_" + secrets.token_hex(12)
@@ -187,6 +223,7 @@ class JobStore:
                     chunks_done=0,
                     created_at=now,
                     attempts=0,
+                    speakers=speakers.to_json() if speakers else None,
                 )
             )
         job = self.get(job_id)
@@ -320,14 +357,17 @@ class JobStore:
         done_s: float,
         language: str,
         language_probability: float,
+        speakers: Speakers | None = None,
     ) -> None:
         """Store a finished window and the progress after it, in one transaction, if the job is still
         this worker's: a worker that lost its lease writes nothing."""
+        more = {"speakers": speakers.to_json()} if speakers else {}
         with self.engine.begin() as db:
             self._fenced(
                 db,
                 job_id,
                 worker,
+                **more,
                 lease_expires=time.time() + lease_s,
                 next_sample=next_sample,
                 audio_seconds_done=done_s,
