@@ -88,16 +88,25 @@ async def build_info(core: Core) -> Info:
     voices: list[TtsVoice] = []
     if synthesis is not None:
         for name, mapping in served.voices():
-            engine = await core.load_synthesizer(mapping.voice, synthesis)
-            speakers = engine.info.speakers
+            entry = core.registry.voices[mapping.voice]
+            said = ", ".join(part for part in (mapping.voice if name != mapping.voice else "", entry.gender) if part)
+            # A voice whose entry names its language is listed without loading it (the Japanese voices
+            # load in seconds each); another is loaded to read its language and speakers.
+            loaded = any(key.startswith(f"voice:{mapping.voice}:") for key in core.loader.loaded())
+            if entry.language and not loaded:
+                credit, language, speakers = Attribution(name=entry.engine, url=""), entry.language, {}
+            else:
+                engine = (await core.load_synthesizer(mapping.voice, synthesis)).info
+                credit = Attribution(name=engine.made_by or engine.engine, url=engine.url)
+                language, speakers = engine.language, dict(engine.speakers)
             voices.append(
                 TtsVoice(
                     name=name,
-                    description=name if name == mapping.voice else f"{name} ({mapping.voice})",
-                    attribution=Attribution(name=engine.info.made_by or engine.info.engine, url=engine.info.url),
+                    description=f"{name} ({said})" if said else name,
+                    attribution=credit,
                     installed=True,
                     version=None,
-                    languages=[_language(engine.info.language)],
+                    languages=[_language(language)],
                     speakers=[TtsVoiceSpeaker(name=s) for s in speakers]
                     if name == mapping.voice and speakers
                     else None,
@@ -134,6 +143,11 @@ def _credit(voices: list[TtsVoice]) -> Attribution:
     makers = dict.fromkeys(voice.attribution.name for voice in voices)
     urls = [voice.attribution.url for voice in voices if voice.attribution.url]
     return Attribution(name=", ".join(makers) or "audio-server", url=urls[0] if urls else "")
+
+
+def _matches(spoken: str, wanted: str) -> bool:
+    """A voice speaking `en-us` answers for `en` and `en-us`, not for `en-gb`."""
+    return spoken == wanted or spoken.split("-")[0] == wanted
 
 
 def _language(espeak_voice: str) -> str:
@@ -273,7 +287,10 @@ class WyomingHandler(AsyncEventHandler):
         synthesis = next(iter(self.core.served.models("synthesis")), None)
         if synthesis is None:
             raise ApiError(404, "model_not_found", "No synthesis model is installed")
-        request = SpeechRequest(model=synthesis.slug, input=text, voice=name, response_format="pcm", speaker=speaker)
+        language = getattr(voice, "language", None)
+        request = SpeechRequest(
+            model=synthesis.slug, input=text, voice=name, response_format="pcm", speaker=speaker, language=language
+        )
         speech = await self.core.synthesize(request, Cancellation())
         if whole or not self.tts_audio_started:
             await self.write_event(AudioStart(**OUTPUT, timestamp=0).event())
@@ -292,12 +309,22 @@ class WyomingHandler(AsyncEventHandler):
             await chunks.aclose()  # type: ignore[attr-defined]
 
     def _voice_for(self, language: str | None) -> str:
-        names = self.core.served.voice_names()
+        """A voice for a request that names only a language: alloy where it speaks it, else the first
+        installed voice that does (by its entry, or its name: en_US-amy-medium), else alloy anyway."""
+        served = self.core.served
+        names = served.voice_names()
         if language:
-            wanted = language.replace("-", "_").lower()
-            for name in self.core.served.installed.voices:
-                if name.lower().startswith(wanted):
-                    return name
+            wanted = language.replace("_", "-").lower()
+            alloy = served.voice_map.get("alloy")
+            speaking = [
+                name
+                for name in sorted(served.installed.voices)
+                if (spoken := served.registry.voices[name].speaks) and _matches(spoken, wanted)
+            ]
+            if alloy is not None and alloy.voice in speaking:
+                return "alloy"
+            if speaking:
+                return speaking[0]
         return "alloy" if "alloy" in names else names[0]
 
     async def _stream_text(self, text: str) -> None:

@@ -369,9 +369,14 @@ def test_wrong_methods(fast_client: httpx.Client, surface: str, method: str) -> 
 SPOKEN_TEXT = {
     "control characters": "\u0000\u001b hi \u0007there\u007f.",
     "a lone surrogate": "a \ud800 b",
-    "right-to-left text": "\u202eשלום עולם, مرحبا بالعالم\u202c",
+    "right-to-left controls": "\u202eHello there, world\u202c",
     "SSML-looking tags": "<speak>Hello <break time='1s'/> world</speak>",
-    "Chinese to an English voice": "你好，世界。",
+}
+UNREADABLE_TEXT = {
+    # Kanji alone could be Japanese: the Japanese voices are named.
+    "Chinese to an English voice": ("你好，世界。", "voice", "kokoro-jf_alpha"),
+    # Hebrew and Arabic together: no voice here reads either.
+    "right-to-left text": ("\u202eשלום עולם, مرحبا بالعالم\u202c", "input", "no voice installed here"),
 }
 
 
@@ -384,6 +389,18 @@ def test_odd_text_is_spoken(client: httpx.Client, surface: str, text: str) -> No
     assert response.status_code == 200, response.text[:500]
     assert len(response.content) > 2400  # at least 50 ms of 24 kHz 16-bit audio
     still_serving(client)
+
+
+@pytest.mark.models
+@pytest.mark.parametrize("case", UNREADABLE_TEXT.values(), ids=UNREADABLE_TEXT.keys())
+def test_text_the_voice_cannot_read_is_400_never_spelled_out(
+    client: httpx.Client, surface: str, case: tuple[str, str, str]
+) -> None:
+    text, param, named = case
+    body = json.dumps({**GOOD, "input": text}).encode()
+    response = client.post(SURFACES[surface][1], content=body, headers={"content-type": "application/json"})
+    assert_refused(response, surface, 400, "unsupported_language")
+    assert response.json()["error"]["param"] == param and named in response.json()["error"]["message"]
 
 
 @pytest.mark.models
@@ -414,6 +431,7 @@ def test_arbitrary_unicode_never_gives_a_5xx(client: httpx.Client, surface_name:
         response = client.post(url, content=body, headers={"content-type": "application/json"})
         assert response.status_code in (200, 400), (text, response.text[:300])
         if response.status_code == 400:
-            assert error_code(response, surface_name) == "empty_input"
+            # Nothing to say, or letters of a script no installed voice of the request's can read.
+            assert error_code(response, surface_name) in ("empty_input", "unsupported_language")
 
     speak()

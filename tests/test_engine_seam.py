@@ -31,6 +31,7 @@ from wyoming.tts import Synthesize, SynthesizeVoice
 from engines import loader
 from engines.base import Pauses, Piece, SpeechSettings, Synthesizer, VoiceInfo
 from engines.loader import ModelFiles
+from engines.models.registry import VoiceEntry
 from server.config import Settings
 from server.testing import ThreadedServer, serve_in_thread
 
@@ -62,7 +63,7 @@ class ToneSynthesizer:
         return (0.3 * np.sin(2 * np.pi * self.hz * t)).astype(np.float32)
 
 
-def make_tone(path: Path, use_cuda: bool) -> Synthesizer:
+def make_tone(path: Path, voice: VoiceEntry, use_cuda: bool) -> Synthesizer:
     spec = json.loads(path.read_text(encoding="utf-8"))
     return ToneSynthesizer(hz=float(spec["hz"]), rate=int(spec["rate"]), language=spec["language"])
 

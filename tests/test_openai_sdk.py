@@ -217,7 +217,10 @@ def test_voices_list(sdk: openai.OpenAI, base_url: str) -> None:
     body = httpx.get(f"{base_url}/oai/v1/audio/voices").json()
     voices = {v["id"]: v for v in body["voices"]}
     assert {"alloy", "echo", "fable", "onyx", "nova", "shimmer", "en_US-joe-medium"} <= set(voices)
-    assert voices["alloy"]["name"] == "alloy" and voices["alloy"]["voice"] == "en_US-joe-medium"
+    assert voices["alloy"]["name"] == "alloy" and voices["alloy"]["voice"] == "hibari-heart"
+    assert (voices["alloy"]["language"], voices["alloy"]["gender"]) == ("en-us", "female")
+    assert (voices["onyx"]["language"], voices["onyx"]["gender"]) == ("en-us", "male")
+    assert (voices["kokoro-jm_kumo"]["language"], voices["kokoro-jm_kumo"]["gender"]) == ("ja", "male")
 
 
 # ------------------------------------------------------------------ errors

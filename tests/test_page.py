@@ -98,6 +98,15 @@ def test_a_page_load_logs_no_console_errors(browser: Any, base_url: str) -> None
 
 @MODELS
 @BROWSER
+def test_the_voice_list_says_what_each_voice_speaks_and_sounds_like(page: Any) -> None:
+    labels = page.eval_on_selector_all("#s-voice option", "options => options.map(o => o.textContent)")
+    assert "nova (hibari-heart) · en-us · female" in labels
+    assert "onyx (en_US-joe-medium) · en-us · male" in labels
+    assert "kokoro-jm_kumo · ja · male" in labels
+
+
+@MODELS
+@BROWSER
 def test_an_uploaded_clip_shows_its_transcript(page: Any, tmp_path: Path) -> None:
     page.set_input_files("#audio-file", str(clip_path(JFK)))
     page.check("#t-words")

@@ -102,8 +102,15 @@ def test_describe_lists_models_and_voices_quickly(wyoming: tuple[RunningServer, 
     assert "en" in models["local/whisper-tiny.en"].languages and len(models["local/whisper-tiny.en"].languages) == 1
     assert {"de", "fr", "en"} <= set(models["openai/whisper-1"].languages)
     voices = {v.name: v for v in tts.voices}
-    assert {"alloy", "nova", "en_US-joe-medium"} <= set(voices)
-    assert all(v.installed and v.languages == ["en_US"] for v in voices.values())
+    assert {"alloy", "nova", "en_US-joe-medium", "hibari-heart", "kokoro-jf_alpha"} <= set(voices)
+    assert all(v.installed for v in voices.values())
+    japanese = {name for name in voices if name.startswith("kokoro-j")}
+    assert len(japanese) == 5 and all(voices[name].languages == ["ja"] for name in japanese)
+    assert all(v.languages == ["en_US"] for name, v in voices.items() if name not in japanese)
+    # Each says what it sounds like: the voice behind a name, and its gender.
+    assert voices["nova"].description == "nova (hibari-heart, female)"
+    assert voices["onyx"].description == "onyx (en_US-joe-medium, male)"
+    assert voices["kokoro-jm_kumo"].description == "kokoro-jm_kumo (male)"
 
 
 @pytest.mark.parametrize("name", SPEECH_CLIPS)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 from dataclasses import dataclass
 from functools import cached_property
@@ -17,6 +16,7 @@ from piper.config import PiperConfig
 from engines.audio.levels import levelled, voice_gain
 from engines.audio.stretch import stretch
 from engines.base import Pauses, Piece, SpeechSettings, VoiceInfo
+from engines.text.pieces import plan
 
 # espeak-ng keeps process-wide state; two threads phonemizing at once corrupt it.
 _ESPEAK_LOCK = threading.Lock()
@@ -26,7 +26,6 @@ MIN_LENGTH_SCALE = 0.15
 PIPER_MAX_SPEED = 2.0
 """Fastest speed asked of Piper itself: its length scale stays within 10 % of the asked length to here."""
 CALIBRATION = "The quick brown fox jumps over the lazy dog."
-PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 
 
 @dataclass
@@ -96,30 +95,12 @@ class PiperSynthesizer:
         return int(self.voice.config.num_speakers)
 
     def pieces(self, text: str, pauses: Pauses | None = None, quick_start: bool = True) -> list[Piece]:
-        """The text's sentences as phonemes, each with the silence that follows it: a sentence pause,
-        a longer one at a paragraph break (a blank line), none after the last. Empty sentences
-        (punctuation only) are dropped.
+        """The text's sentences as phonemes (`engines.text.pieces.plan`)."""
+        return plan(text, self._phonemize, pauses, quick_start)
 
-        With `quick_start`, a long first sentence is split at its first clause punctuation (never
-        inside a clause), so that the first audio is ready sooner; a sentence with no clause break
-        stays whole.
-        """
-        pauses = pauses or Pauses()
-        found: list[Piece] = []
-        for paragraph in (p for p in PARAGRAPH_BREAK.split(text) if p.strip()):
-            with _ESPEAK_LOCK:
-                sentences = [s for s in self.voice.phonemize(paragraph) if s]
-            found += [Piece(s, pauses.sentence_s) for s in sentences]
-            if found:
-                found[-1] = Piece(found[-1].units, pauses.paragraph_s)
-        if not found:
-            return []
-        found[-1] = Piece(found[-1].units, 0.0)
-        if quick_start:
-            first = _first_clause(found[0].units)
-            if len(first) == 2:
-                found[:1] = [Piece(first[0], 0.0), Piece(first[1], found[0].pause_after_s)]
-        return found
+    def _phonemize(self, paragraph: str) -> list[list[str]]:
+        with _ESPEAK_LOCK:
+            return list(self.voice.phonemize(paragraph))
 
     def render(self, phonemes: list[str], settings: SpeechSettings, speed: float = 1.0) -> np.ndarray:
         """Speak one piece `speed` times faster, at the same pitch.
@@ -151,28 +132,6 @@ class PiperSynthesizer:
         audio = self.voice.phoneme_ids_to_audio(self.voice.phonemes_to_ids(phonemes), config)
         audio = audio[0] if isinstance(audio, tuple) else audio
         return np.asarray(audio, dtype=np.float32).reshape(-1)
-
-
-QUICK_START_PHONEMES = 20
-"""About three words: a first sentence longer than twice this is split at its first clause break."""
-CLAUSE_BREAKS = frozenset({",", ";", ":", "—", "–"})
-
-
-def _first_clause(phonemes: list[str]) -> list[list[str]]:
-    """A long first sentence, split after its first clause (at , ; : or a dash) when that clause is
-    neither tiny nor most of the sentence; otherwise the sentence whole. Never at a plain word
-    boundary: each piece is spoken with its own intonation, and a cut mid-clause sounds broken.
-
-    Under load every stream's first piece is rendered before anyone's second (the gate's order),
-    which is what keeps first bytes quick for all of them.
-    """
-    if len(phonemes) <= 2 * QUICK_START_PHONEMES:
-        return [phonemes]
-    limit = len(phonemes) - QUICK_START_PHONEMES // 2
-    cut = next((i for i in range(QUICK_START_PHONEMES // 2, limit) if phonemes[i] in CLAUSE_BREAKS), None)
-    if cut is None:
-        return [phonemes]
-    return [phonemes[: cut + 1], phonemes[cut + 1 :]]
 
 
 def _find_onnx(path: Path) -> Path:

@@ -10,6 +10,8 @@ import re
 import unicodedata
 from collections.abc import Callable
 
+from engines.text.japanese import japanese
+
 # ---------------------------------------------------------------- every language
 
 _TAG = re.compile(r"</?[A-Za-z][\w:-]*(?:\s[^<>]*)?/?>")
@@ -279,5 +281,5 @@ def english(text: str) -> str:
     return text
 
 
-_LANGUAGES: dict[str, Callable[[str], str]] = {"en": english}
+_LANGUAGES: dict[str, Callable[[str], str]] = {"en": english, "ja": japanese}
 """The spelling-out pass for each language; a language without one keeps only the markup passes."""

@@ -15,6 +15,7 @@ from engines.text.speakable import speakable
 from server import requestlog
 from server.cancel import Cancellation
 from server.core.gate import PriorityGate
+from server.core.languages import for_language
 from server.core.models import Models
 from server.core.requests import Speech, SpeechRequest
 from server.core.speech import SpeechJob
@@ -65,6 +66,7 @@ class Synthesis:
                 else f"Unknown voice {quoted(request.voice)}"
             )
             raise bad_request("voice_not_found", f"{why}; choose one of {names}", "voice")
+        mapping = for_language(models.served, mapping, request.voice, text, request.language)
         synthesizer = await models.synthesizer(mapping.voice, entry)
         voice = synthesizer.info
         if request.speaker is not None:

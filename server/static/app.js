@@ -72,8 +72,14 @@ async function loadChoices() {
   $("t-model").replaceChildren(...transcription.map((m) => new Option(m.id === m.root ? m.id : `${m.id} (${m.root})`, m.id)));
   $("t-model").value = transcription.some((m) => m.id === "whisper-1") ? "whisper-1" : transcription[0]?.id;
   const list = (await voices.json()).voices;
-  $("s-voice").replaceChildren(...list.map((v) => new Option(v.voice === v.id ? v.id : `${v.id} (${v.voice}${v.speaker_id != null ? " #" + v.speaker_id : ""})`, v.id)));
+  $("s-voice").replaceChildren(...list.map((v) => new Option(voiceLabel(v), v.id)));
   show("t-error", "");
+}
+
+// "nova (hibari-heart) · en-us · female": the name, the voice behind it, and what that voice speaks and sounds like.
+function voiceLabel(v) {
+  const behind = v.voice === v.id ? "" : ` (${v.voice}${v.speaker_id != null ? " #" + v.speaker_id : ""})`;
+  return [v.id + behind, v.language, v.gender].filter(Boolean).join(" · ");
 }
 
 // ---------------------------------------------------------------- transcription
