@@ -4,7 +4,10 @@ Requests put their chunks (features plus how to decode them) in one queue per mo
 threads take what is compatible, up to the batch size, encode and decode it in one call, and
 hand each chunk its result. A chunk whose decoding fails Whisper's checks (too repetitive, too
 unsure) goes back to the queue at the next temperature, to be batched with whatever else is
-waiting there; one that passes them only just is read again with timestamp tokens.
+waiting there; one that passes them only just is read again with timestamp tokens. Every chunk's
+words are timed, for the speech they leave out (see `coverage`): a chunk whose words pass over some
+of its speech is read again with timestamp tokens too, and the rest of one whose words stop early is
+read on its own.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from typing import Any
 
 import numpy as np
 from faster_whisper import WhisperModel
+from faster_whisper.audio import pad_or_trim
 from faster_whisper.tokenizer import Tokenizer
 from faster_whisper.transcribe import get_compression_ratio, get_suppressed_tokens
 
+from engines.whisper import coverage
 from engines.whisper.checks import Attempt, likeliest, needs_fallback, unsure
 
 TOKENS_PER_SECOND = 15
@@ -55,7 +60,8 @@ class ChunkResult:
     """One chunk's decoding, times in seconds from the chunk's own start."""
 
     segments: list[dict[str, Any]]
-    """faster-whisper's subsegment dicts: start, end, text, tokens, and words when asked."""
+    """faster-whisper's subsegment dicts (`coverage.Segment`): start, end, text, tokens, and words
+    when asked."""
     attempt: Attempt
 
 
@@ -74,7 +80,8 @@ class Chunk:
     step: int = 0
     """Index of the temperature it is decoded at next."""
     timestamped: bool = False
-    """Decoded next with timestamp tokens: a second reading of an unsure one (see `checks.UNSURE_LOG_PROB`)."""
+    """Decoded next with timestamp tokens: a second reading of an unsure one (see `checks.UNSURE_LOG_PROB`),
+    or of one whose words passed over some of its speech (see `first`)."""
     queued_at: float = 0.0
     language_probability: float = 1.0
     detected: threading.Event = field(default_factory=threading.Event)
@@ -86,10 +93,20 @@ class Chunk:
     background: bool = False
     """No one waits on it (a job's window): it is taken only when no other chunk waits, and it fills
     the rest of a batch."""
+    first: ChunkResult | None = None
+    """Its reading as text alone, kept while it is read again with timestamp tokens because the
+    words of that reading passed over some of its speech."""
+    rest: Chunk | None = None
+    """The reading of the speech after its words stopped early; its result waits for it."""
+    depth: int = 0
+    """How many such readings of the rest it is away from a chunk of the request's own: above 0, it
+    is decoded once, at the first temperature."""
 
     def abandon(self) -> None:
         self.abandoned = True
         self.future.cancel()
+        if self.rest is not None:
+            self.rest.abandon()
 
     @property
     def temperature(self) -> float:
@@ -119,6 +136,10 @@ class Batcher:
         self.batches = 0
         """Batches decoded so far, and the chunks in them (for tests and metrics)."""
         self.batched_chunks = 0
+        self.passed_over = 0
+        """Chunks read again with timestamp tokens because their words passed over some of their speech."""
+        self.stopped_early = 0
+        """Chunks whose words stopped before their speech did, and whose rest was read on its own."""
 
     def submit(self, *chunks: Chunk) -> None:
         """Queue chunks; those given together are there together for the next free worker."""
@@ -232,19 +253,30 @@ class Batcher:
         if retry:
             self._retry(retry)
         results = {chunk: self._segments(chunk, attempt) for chunk, attempt in done}
-        if batch[0].key.word_timestamps:
-            # The alignment starts from each language's own tokens: one call per language.
-            spoken = [chunk for chunk, _ in done if results[chunk].segments]
-            for _, group in itertools.groupby(sorted(spoken, key=lambda c: str(c.key.language)), lambda c: c.key):
-                chunks = list(group)
-                encoded = (
-                    encoder_output
-                    if chunks == batch
-                    else self.model.encode(np.stack([chunk.features for chunk in chunks]))
-                )
-                self._add_words([results[c] for c in chunks], chunks, self.tokenizer(chunks[0].key), encoded)
+        # Words are timed whether they were asked for or not: where they leave out some of the chunk's
+        # speech, the text did. The alignment starts from each language's own tokens: one call per
+        # language.
+        spoken = [chunk for chunk, _ in done if results[chunk].segments]
+        for _, group in itertools.groupby(sorted(spoken, key=lambda c: str(c.key.language)), lambda c: c.key):
+            chunks = list(group)
+            self._add_words(batch, {c: results[c] for c in chunks}, self.tokenizer(chunks[0].key), encoder_output)
+        again = []
         for chunk, _ in done:
-            chunk.future.set_result(results[chunk])
+            result = results[chunk]
+            if chunk.first is not None:
+                result = _better(chunk.first, result, chunk.duration)
+            elif self._passed_over(chunk, result):
+                chunk.first, chunk.timestamped = result, True
+                again.append(chunk)
+                continue
+            start = coverage.rest(result.segments, chunk.duration) if chunk.depth < coverage.DEPTH else None
+            if start is not None and _sure(result):
+                self._read_rest(chunk, result, start)
+            else:
+                chunk.future.set_result(self._finished(chunk, result) if chunk.depth == 0 else result)
+        if again:
+            self.passed_over += len(again)
+            self._retry(again)
 
     def _find_languages(self, batch: list[Chunk], encoder_output: Any) -> None:
         """From the encoding the batch needs anyway, no second encoder pass: a request's first
@@ -329,29 +361,111 @@ class Batcher:
         return ChunkResult(segments=[segment], attempt=attempt)
 
     def _add_words(
-        self, results: list[ChunkResult], chunks: list[Chunk], tokenizer: Tokenizer, encoder_output: Any
+        self, batch: list[Chunk], results: dict[Chunk, ChunkResult], tokenizer: Tokenizer, encoder_output: Any
     ) -> None:
+        """Time the words of `results`' chunks, from the whole batch's encoding (the other chunks
+        align no text, at next to no cost, where encoding a part of the batch again would cost as
+        much as decoding it)."""
         self.model.add_word_timestamps(
-            [result.segments for result in results],
+            [results[c].segments if c in results else [dict(_NO_TEXT)] for c in batch],
             tokenizer,
             encoder_output,
-            [int(math.ceil(c.duration) * self.model.frames_per_second) for c in chunks],
+            [int(math.ceil(c.duration) * self.model.frames_per_second) for c in batch],
             PREPEND_PUNCTUATIONS,
             APPEND_PUNCTUATIONS,
             0.0,
         )
+
+    @staticmethod
+    def _passed_over(chunk: Chunk, result: ChunkResult) -> bool:
+        """A sure reading as text alone whose words pass over some of the chunk's speech: a turn
+        it missed, which a reading with timestamp tokens (as an unsure one gets) finds."""
+        return (
+            chunk.depth == 0
+            and not chunk.timestamped
+            and _sure(result)
+            and coverage.passed_over(result.segments, chunk.duration)
+        )
+
+    def _read_rest(self, chunk: Chunk, result: ChunkResult, start: float) -> None:
+        """Read the speech after `start`, where `chunk`'s words stopped early, as a chunk of its own
+        at the front of the queue; `chunk`'s result is set once it is read."""
+        frames = self.model.frames_per_second
+        features = chunk.features[..., int(start * frames) : int(chunk.duration * frames)]
+        rest = Chunk(
+            features=pad_or_trim(features),
+            duration=features.shape[-1] / frames,
+            key=chunk.key,
+            temperatures=chunk.temperatures[:1],
+            background=chunk.background,
+            depth=chunk.depth + 1,
+        )
+        chunk.rest = rest
+
+        def read(_: Future[ChunkResult]) -> None:
+            try:
+                self._join(chunk, result, start, rest)
+            except BaseException as exc:  # the request hears of it (a callback's own errors are only logged)
+                if not chunk.future.done():
+                    chunk.future.set_exception(exc)
+
+        rest.detected.set()
+        rest.future.add_done_callback(read)
+        self.stopped_early += 1
+        self._retry([rest])
+
+    def _join(self, chunk: Chunk, result: ChunkResult, start: float, rest: Chunk) -> None:
+        if chunk.abandoned or chunk.future.done():
+            return
+        if not rest.future.cancelled() and (error := rest.future.exception()) is not None:
+            if not isinstance(error, CancelledError):
+                chunk.future.set_exception(error)
+            return
+        segments = result.segments
+        read = None if rest.future.cancelled() else rest.future.result()
+        # Read once, at the first temperature: what fails Whisper's checks there adds no words worth
+        # having (speakers over each other, breathing) and is not worth six more decodings.
+        if read is not None and _sure(read):
+            encode = self.tokenizer(chunk.key).encode
+            segments = coverage.extended(segments, start, read.segments, read.attempt, encode)
+        joined = ChunkResult(segments=segments, attempt=result.attempt)
+        chunk.future.set_result(self._finished(chunk, joined) if chunk.depth == 0 else joined)
+
+    @staticmethod
+    def _finished(chunk: Chunk, result: ChunkResult) -> ChunkResult:
+        """The result to hand back: without the words' times where they were not asked for."""
+        if chunk.key.word_timestamps:
+            return result
+        segments = [{k: v for k, v in segment.items() if k != "words"} for segment in result.segments]
+        return ChunkResult(segments=segments, attempt=result.attempt)
+
+
+_NO_TEXT: dict[str, Any] = {"seek": 0, "start": 0.0, "end": 0.0, "tokens": [], "text": ""}
 
 
 def _settle(chunk: Chunk) -> Attempt | None:
     """The decoding a chunk keeps after its latest attempt, or None when it goes round again:
     hotter after a failed attempt, or with timestamp tokens after an unsure one."""
     attempt = chunk.attempts[-1]
+    if chunk.timestamped and chunk.first is not None:
+        return attempt  # read again for the speech the first reading passed over: see `_better`
     if chunk.timestamped:
         return likeliest(chunk.attempts)  # the likelier of the two readings
     if needs_fallback(attempt) and chunk.step + 1 < len(chunk.temperatures):
         chunk.step += 1
         return None
-    if unsure(attempt):
+    if unsure(attempt) and chunk.depth == 0:
         chunk.timestamped = True
         return None
     return likeliest(chunk.attempts) if needs_fallback(attempt) else attempt
+
+
+def _sure(result: ChunkResult) -> bool:
+    return coverage.sure(result.segments, result.attempt)
+
+
+def _better(first: ChunkResult, second: ChunkResult, duration: float) -> ChunkResult:
+    """Of a chunk's reading as text alone and its reading with timestamp tokens, the one that leaves
+    out less of its speech; the first where they leave out as much, as text alone reads words better."""
+    covers_more = coverage.left_out(second.segments, duration) < coverage.left_out(first.segments, duration)
+    return second if _sure(second) and covers_more else first

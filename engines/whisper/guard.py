@@ -10,6 +10,19 @@ from engines.whisper.checks import LOG_PROB_MIN, NO_SPEECH_MIN, NOISE_NO_SPEECH,
 
 
 def hallucinated(segment: FwSegment) -> bool:
+    """Text that Whisper's own signals say is not speech (see `invented`)."""
+    return invented(
+        segment.text,
+        segment.avg_logprob,
+        segment.compression_ratio,
+        segment.no_speech_prob,
+        segment.temperature or 0.0,
+    )
+
+
+def invented(
+    text: str, avg_logprob: float, compression_ratio: float, no_speech_prob: float, temperature: float
+) -> bool:
     """Text that Whisper's own signals say is not speech.
 
     VAD keeps most noise from Whisper, but not all of it (crowds, traffic, breathing), and there
@@ -24,15 +37,15 @@ def hallucinated(segment: FwSegment) -> bool:
     """
     # A compression ratio over Whisper's line alone is no proof: a chunk can hold a sentence said
     # twice. It counts where Whisper also doubts the speech; loops are found in the text itself.
-    if segment.no_speech_prob > NO_SPEECH_MIN and segment.avg_logprob < LOG_PROB_MIN:
+    if no_speech_prob > NO_SPEECH_MIN and avg_logprob < LOG_PROB_MIN:
         return True
-    if failed(segment.avg_logprob, segment.compression_ratio) and segment.no_speech_prob > NOISE_NO_SPEECH:
+    if failed(avg_logprob, compression_ratio) and no_speech_prob > NOISE_NO_SPEECH:
         return True
-    if segment.avg_logprob < LOG_PROB_MIN and segment.temperature >= 1.0:
+    if avg_logprob < LOG_PROB_MIN and temperature >= 1.0:
         return True
-    if segment.no_speech_prob > 0.5 and segment.avg_logprob < DOUBTFUL_LOG_PROB:
+    if no_speech_prob > 0.5 and avg_logprob < DOUBTFUL_LOG_PROB:
         return True
-    return looping(segment.text)
+    return looping(text)
 
 
 DOUBTFUL_LOG_PROB = -0.5

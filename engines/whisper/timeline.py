@@ -83,10 +83,11 @@ def restored(
     result: ChunkResult, pieces: list[tuple[float, float]], encode: Callable[[str], list[int]]
 ) -> Iterator[FwSegment]:
     """A decoded chunk as segments in the original audio's time: one per sentence where its
-    words were timed, else one for the whole chunk."""
+    words were timed, else one for the whole chunk (and one for the reading of its rest, where
+    its words stopped early: see `coverage`)."""
     timeline = Timeline(pieces)
-    attempt = result.attempt
     for segment in result.segments:
+        attempt = segment.get("attempt", result.attempt)  # a second reading's own, for the noise guard
         words = [
             FwWord(
                 start=timeline.original(w["start"], piece),
