@@ -16,6 +16,7 @@ from server.core.requests import SpeechRequest, TranscribeRequest
 from server.errors import ApiError, bad_request, invalid, missing, quoted
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 from server.speakers import diarize_request
+from server.speakers import text_field as _field
 from server.uploads import Pace, Upload, UploadTooLarge, paced
 
 # Room for the form's other fields and boundaries on top of the file itself.
@@ -73,15 +74,6 @@ async def _drain(request: Request, declared: int) -> None:
             pass
     except Exception:
         return
-
-
-def _field(form: FormData, name: str) -> str | None:
-    value = form.get(name)
-    if value is None:
-        return None
-    if isinstance(value, UploadFile):
-        raise invalid(name, f"'{name}' must be a text field, not a file")
-    return value.strip() or None
 
 
 def _float(value: str | None, name: str, default: float, low: float, high: float) -> float:

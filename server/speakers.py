@@ -30,10 +30,10 @@ def diarize_request(
     A model name that diarizes (OpenAI's `gpt-4o-transcribe-diarize`) takes what OpenAI's takes:
     no prompt, no `verbose_json`, no timestamp granularities. `diarize=true` asks the same of any
     Whisper, with every format."""
-    wanted = _bool(_text(form, "diarize"), "diarize")
+    wanted = _bool(text_field(form, "diarize"), "diarize")
     names = _list(form, "known_speaker_names")
     references = _list(form, "known_speaker_references")
-    chunking = _chunking(_text(form, "chunking_strategy"))
+    chunking = _chunking(text_field(form, "chunking_strategy"))
     if diarizing_model:
         if prompt is not None:
             raise bad_request("invalid_value", "Prompt is not supported for diarization models", "prompt")
@@ -73,7 +73,8 @@ def diarize_request(
     return spec
 
 
-def _text(form: FormData, name: str) -> str | None:
+def text_field(form: FormData, name: str) -> str | None:
+    """A form field's text, stripped; None where it is absent or blank, a 400 where it is a file."""
     value = form.get(name)
     if value is None:
         return None
@@ -103,7 +104,7 @@ def _list(form: FormData, name: str) -> list[str]:
 
 
 def _count(form: FormData, name: str) -> int | None:
-    value = _text(form, name)
+    value = text_field(form, name)
     if value is None:
         return None
     if not value.isdigit():

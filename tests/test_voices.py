@@ -12,7 +12,7 @@ import httpx
 import pytest
 import soundfile as sf
 from audio_tools import median_f0
-from wer import wer
+from wer import edits, wer
 
 pytestmark = pytest.mark.models
 
@@ -39,14 +39,8 @@ def cer(reference: str, hypothesis: str) -> float:
     def letters(text: str) -> str:
         return re.sub(r"[\W_]", "", unicodedata.normalize("NFKC", text).lower())
 
-    ref, hyp = letters(reference), letters(hypothesis)
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / max(1, len(ref))
+    ref = letters(reference)
+    return edits(ref, letters(hypothesis)) / max(1, len(ref))
 
 
 def speak(client: httpx.Client, voice: str, text: str) -> bytes:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 
 _NUMBERS = {
     "0": "zero",
@@ -26,14 +27,19 @@ def normalise(text: str) -> list[str]:
     return [_NUMBERS.get(word, word) for word in text.split()]
 
 
+def edits(reference: Sequence[str], hypothesis: Sequence[str]) -> int:
+    """Levenshtein distance: substitutions, deletions and insertions, of words or of characters."""
+    previous = list(range(len(hypothesis) + 1))
+    for i, r in enumerate(reference, start=1):
+        current = [i] + [0] * len(hypothesis)
+        for j, h in enumerate(hypothesis, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
+        previous = current
+    return previous[-1]
+
+
 def wer(reference: str, hypothesis: str) -> float:
     ref, hyp = normalise(reference), normalise(hypothesis)
     if not ref:
         return 0.0 if not hyp else 1.0
-    previous = list(range(len(hyp) + 1))
-    for i, r in enumerate(ref, start=1):
-        current = [i] + [0] * len(hyp)
-        for j, h in enumerate(hyp, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (r != h))
-        previous = current
-    return previous[-1] / len(ref)
+    return edits(ref, hyp) / len(ref)
