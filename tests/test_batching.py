@@ -3,8 +3,11 @@ quality against faster-whisper in-process on the same CPU."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import CancelledError
 from dataclasses import replace
 
 import numpy as np
@@ -392,6 +395,39 @@ def test_closing_a_transcript_stops_its_decoding(base: WhisperTranscriber) -> No
     assert next(segments).start < 30
     segments.close()  # type: ignore[attr-defined]  # what the server does when the client hangs up
     assert one_at_a_time.batcher.batches == 1  # of the clip's three chunks
+
+
+EXIT_MID_DECODE = f"""
+import sys
+sys.path[:0] = [{str(PROJECT_ROOT)!r}, {str(PROJECT_ROOT / "tests")!r}]
+from test_batching import GERMAN, Batching, TranscriptionOptions, clip_path, decode, load
+_, segments = load("openai/whisper-1", Batching(1, 2, wait_s=0.0)).stream(decode(clip_path(GERMAN)), TranscriptionOptions())
+next(segments)
+"""
+
+
+@models
+def test_a_process_that_exits_while_a_batch_decodes_exits_cleanly() -> None:
+    # Workers are daemon threads: one inside CTranslate2 as the interpreter tears down crashed it.
+    exited = subprocess.run([sys.executable, "-c", EXIT_MID_DECODE], capture_output=True, text=True, timeout=300)
+    assert exited.returncode == 0, exited.stderr[-2000:]
+
+
+def test_a_closed_batcher_fails_what_is_queued_and_takes_nothing_more() -> None:
+    from engines.whisper.batching import Batcher
+
+    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+    batcher = Batcher(model=None, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
+    queued, late = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(2))
+    with batcher._ready:
+        batcher._queue.append(queued)
+        batcher._running = 1
+    batcher.close(timeout=1.0)
+    batcher.submit(late)
+    assert batcher._take() == [] and not batcher._queue
+    for chunk in (queued, late):
+        with pytest.raises(CancelledError):
+            chunk.future.result(timeout=0)
 
 
 @models

@@ -78,6 +78,9 @@ def test_the_rest_is_read_where_the_words_stop_and_a_turn_passed_over_is_told_ap
     ]
     assert rest(skipped, 10.5) is None and passed_over(skipped, 10.5)
     assert left_out(skipped, 10.5) == pytest.approx(8.0)
+    # A few seconds here and there are more often speakers over each other than a turn passed over.
+    overlapped = [segment(word(" Yeah", 0.2, 0.5), word(" so", 3.0, 3.3), word(" okay.", 6.0, 6.4))]
+    assert uncovered(overlapped, 6.9) == [(0.5, 3.0), (3.3, 6.0)] and not passed_over(overlapped, 6.9)
 
 
 def test_the_rest_goes_after_the_words_without_repeating_the_last_one() -> None:

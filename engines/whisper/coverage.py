@@ -16,13 +16,17 @@ from engines.whisper.guard import invented
 UNCOVERED_S = 1.5
 """Speech this long with no word in it was left out. A chunk is speech only (VAD's pieces laid end
 to end, pauses in them at most 0.8 s), and its words reach to within 0.3-0.7 s of its end (measured
-on the dev clips and 18 conversations built from them); where the text stopped early, 2 to 17 s
+on the dev clips and a dozen conversations built from them); where the text stopped early, 2 to 17 s
 were left out."""
 LONGEST_WORD_S = 1.5
 """A word timed longer than this is taken to reach only this far. Where the text stopped early, the
 alignment gives the speech left out to its last word as often as to no word at all (measured:
 "country" timed from 5.2 s to the chunk's end at 18.3 s). Words in the dev clips and the
 conversations last at most 1.1 s, a pause included."""
+PASSED_OVER_S = 4.0
+"""Speech this long left out before another word is a turn passed over, worth reading the whole chunk
+again for. Shorter stretches inside a chunk are speakers over each other more often than not (a meeting
+of the AMI corpus left out 2-3 s five times in 30 s, and its second reading looped on "yeah")."""
 DEPTH = 2
 """A reading of the rest can stop early too, as the first one did: its own rest is read once more."""
 
@@ -64,9 +68,10 @@ def left_out(segments: Sequence[Segment], duration: float) -> float:
 
 
 def passed_over(segments: Sequence[Segment], duration: float) -> bool:
-    """Whether the words leave out speech before another word: a turn passed over, which the
-    words' times alone cannot place (the alignment may have moved the words around it into it)."""
-    return any(end < duration for _, end in uncovered(segments, duration))
+    """Whether the words leave out PASSED_OVER_S of speech or more before another word: a turn
+    passed over, which the words' times alone cannot place (the alignment may have moved the words
+    around it into it)."""
+    return any(end < duration and end - start >= PASSED_OVER_S for start, end in uncovered(segments, duration))
 
 
 def rest(segments: Sequence[Segment], duration: float) -> float | None:
