@@ -401,7 +401,8 @@ EXIT_MID_DECODE = f"""
 import sys
 sys.path[:0] = [{str(PROJECT_ROOT)!r}, {str(PROJECT_ROOT / "tests")!r}]
 from test_batching import GERMAN, Batching, TranscriptionOptions, clip_path, decode, load
-_, segments = load("openai/whisper-1", Batching(1, 2, wait_s=0.0)).stream(decode(clip_path(GERMAN)), TranscriptionOptions())
+transcriber = load("openai/whisper-1", Batching(1, 2, wait_s=0.0))
+_, segments = transcriber.stream(decode(clip_path(GERMAN)), TranscriptionOptions())
 next(segments)
 """
 

@@ -12,10 +12,12 @@ read on its own.
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import math
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import CancelledError, Future
@@ -41,6 +43,8 @@ LEADER_WAIT_S = 60.0
 """Longest a request's later chunk waits for its first chunk's language (found by another worker)."""
 IDLE_EXIT_S = 2.0
 """A worker with nothing to do for this long ends; the next chunk starts a new one."""
+EXIT_WAIT_S = 30.0
+"""Longest the process waits, as it exits, for the batches being decoded to finish."""
 
 
 @dataclass(frozen=True)
@@ -140,10 +144,17 @@ class Batcher:
         """Chunks read again with timestamp tokens because their words passed over some of their speech."""
         self.stopped_early = 0
         """Chunks whose words stopped before their speech did, and whose rest was read on its own."""
+        self._closed = False
+        _batchers.add(self)
 
     def submit(self, *chunks: Chunk) -> None:
         """Queue chunks; those given together are there together for the next free worker."""
         with self._ready:
+            if self._closed:
+                for chunk in chunks:
+                    chunk.future.set_exception(CancelledError())
+                    chunk.detected.set()
+                return
             for chunk in chunks:
                 if chunk.key.language is not None:
                     chunk.detected.set()
@@ -154,6 +165,20 @@ class Batcher:
                 self._running += 1
                 threading.Thread(target=self._work, name="whisper-batch", daemon=True).start()
             self._ready.notify_all()
+
+    def close(self, timeout: float = EXIT_WAIT_S) -> None:
+        """Take no more batches, fail what is queued, and wait for the batches being decoded."""
+        deadline = time.monotonic() + timeout
+        with self._ready:
+            self._closed = True
+            for chunk in self._queue:
+                if not chunk.future.done():
+                    chunk.future.set_exception(CancelledError())
+                chunk.detected.set()
+            self._queue.clear()
+            self._ready.notify_all()
+            while self._busy and (left := deadline - time.monotonic()) > 0:
+                self._ready.wait(timeout=left)
 
     def tokenizer(self, key: DecodeKey) -> Tokenizer:
         tokenizer = self._tokenizers.get(key)
@@ -181,12 +206,16 @@ class Batcher:
             finally:
                 with self._ready:
                     self._busy -= 1
+                    self._ready.notify_all()
 
     def _take(self) -> list[Chunk]:
         """The oldest chunk and those that can join it, once the batch is full or the wait is over."""
         with self._ready:
             while True:
                 self._drop_cancelled()
+                if self._closed:
+                    self._running -= 1
+                    return []
                 if not self._queue:
                     self._idle += 1
                     woken = self._ready.wait(timeout=IDLE_EXIT_S)
@@ -469,3 +498,15 @@ def _better(first: ChunkResult, second: ChunkResult, duration: float) -> ChunkRe
     out less of its speech; the first where they leave out as much, as text alone reads words better."""
     covers_more = coverage.left_out(second.segments, duration) < coverage.left_out(first.segments, duration)
     return second if _sure(second) and covers_more else first
+
+
+_batchers: weakref.WeakSet[Batcher] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_batches() -> None:
+    """Workers are daemon threads, and one still inside CTranslate2 while the interpreter tears down
+    aborts the process ("terminate called without an active exception"): let their batches finish."""
+    deadline = time.monotonic() + EXIT_WAIT_S
+    for batcher in list(_batchers):
+        batcher.close(max(0.0, deadline - time.monotonic()))
