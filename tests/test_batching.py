@@ -419,14 +419,15 @@ def test_a_closed_batcher_fails_what_is_queued_and_takes_nothing_more() -> None:
 
     key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
     batcher = Batcher(model=None, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
-    queued, late = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(2))
+    queued, late, retried = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(3))
     with batcher._ready:
         batcher._queue.append(queued)
         batcher._running = 1
     batcher.close(timeout=1.0)
     batcher.submit(late)
+    batcher._retry([retried])  # a batch that was decoding as it closed, back for another temperature
     assert batcher._take() == [] and not batcher._queue
-    for chunk in (queued, late):
+    for chunk in (queued, late, retried):
         with pytest.raises(CancelledError):
             chunk.future.result(timeout=0)
 

@@ -19,7 +19,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -151,9 +151,7 @@ class Batcher:
         """Queue chunks; those given together are there together for the next free worker."""
         with self._ready:
             if self._closed:
-                for chunk in chunks:
-                    chunk.future.set_exception(CancelledError())
-                    chunk.detected.set()
+                _refuse(chunks)
                 return
             for chunk in chunks:
                 if chunk.key.language is not None:
@@ -171,10 +169,7 @@ class Batcher:
         deadline = time.monotonic() + timeout
         with self._ready:
             self._closed = True
-            for chunk in self._queue:
-                if not chunk.future.done():
-                    chunk.future.set_exception(CancelledError())
-                chunk.detected.set()
+            _refuse(self._queue)
             self._queue.clear()
             self._ready.notify_all()
             while self._busy and (left := deadline - time.monotonic()) > 0:
@@ -255,6 +250,9 @@ class Batcher:
 
     def _retry(self, chunks: Sequence[Chunk]) -> None:
         with self._ready:
+            if self._closed:
+                _refuse(chunks)
+                return
             now = time.monotonic()
             for chunk in reversed(chunks):
                 chunk.queued_at = now - self.wait_s  # no waiting for company a second time
@@ -498,6 +496,14 @@ def _better(first: ChunkResult, second: ChunkResult, duration: float) -> ChunkRe
     out less of its speech; the first where they leave out as much, as text alone reads words better."""
     covers_more = coverage.left_out(second.segments, duration) < coverage.left_out(first.segments, duration)
     return second if _sure(second) and covers_more else first
+
+
+def _refuse(chunks: Iterable[Chunk]) -> None:
+    """What a closed batcher does with chunks: each request waiting on one hears it was cancelled."""
+    for chunk in chunks:
+        if not chunk.future.done():
+            chunk.future.set_exception(CancelledError())
+        chunk.detected.set()
 
 
 _batchers: weakref.WeakSet[Batcher] = weakref.WeakSet()
