@@ -19,19 +19,19 @@ from pathlib import Path
 import httpx
 from common import SYNTHESIZE_PATH, expect_ok, http_client, log, read_memory, running_server
 
+from engines.models.registry_files import load_registry
+from server.config import PROJECT_ROOT
+
 ENGLISH = (
     "The library opens at nine in the morning and closes at six in the evening. "
     "Visitors may borrow up to five books at a time, and each loan lasts three weeks."
 )
 JAPANESE = "図書館は朝九時に開き、夕方六時に閉まります。本は一度に五冊まで借りることができます。"
+SENTENCES = {"en": ENGLISH, "ja": JAPANESE}
 VOICES = {
-    "en_US-joe-medium": ENGLISH,
-    "hibari-heart": ENGLISH,
-    "kokoro-jf_alpha": JAPANESE,
-    "kokoro-jf_gongitsune": JAPANESE,
-    "kokoro-jf_nezumi": JAPANESE,
-    "kokoro-jf_tebukuro": JAPANESE,
-    "kokoro-jm_kumo": JAPANESE,
+    name: SENTENCES[voice.speaks.split("-")[0]]
+    for name, voice in load_registry(PROJECT_ROOT / "models.toml").voices.items()
+    if voice.source.files  # the embedded voices
 }
 RATE = 24000
 
