@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import av
 import numpy as np
+
+from engines.audio.levels import speech_rms
+from engines.base import SpeechSettings, Synthesizer
 
 
 @dataclass(frozen=True)
@@ -80,3 +84,18 @@ def median_f0(samples: np.ndarray, rate: int, low: float = 60.0, high: float = 4
         if scores[best] > 0.6:
             pitches.append(rate / lags[best])
     return float(np.median(pitches)) if pitches else 0.0
+
+
+FIVE_SENTENCES = (
+    "Good morning. The quarterly report is finished and ready for review. Sales rose in every region! "
+    "Would you like a copy sent to your office? Thank you, and have a pleasant day."
+)
+
+
+def sentence_levels(synthesizer: Synthesizer) -> list[tuple[float, float]]:
+    """The peak and the speech level (dBFS) of each of FIVE_SENTENCES, each rendered on its own."""
+    levels = []
+    for piece in synthesizer.pieces(FIVE_SENTENCES, quick_start=False):
+        audio = synthesizer.render(piece.units, SpeechSettings())
+        levels.append((float(np.max(np.abs(audio))), 20 * math.log10(speech_rms(audio, synthesizer.info.sample_rate))))
+    return levels
