@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 from concurrent.futures import CancelledError
 from dataclasses import replace
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,7 +24,7 @@ from engines.audio.decode import WHISPER_RATE, decode
 from engines.base import Placement, Segment, TranscriptionOptions, full_text
 from engines.loader import ModelFiles, ModelLoader
 from engines.models.registry_files import load_registry
-from engines.whisper.batching import Chunk, DecodeKey, _settle
+from engines.whisper.batching import Chunk, ChunkResult, DecodeKey, _settle
 from engines.whisper.checks import UNSURE_LOG_PROB, Attempt, likeliest, needs_fallback
 from engines.whisper.guard import hallucinated, looping
 from engines.whisper.policy import Batching, batching_for
@@ -418,16 +419,20 @@ def test_a_closed_batcher_fails_what_is_queued_and_takes_nothing_more() -> None:
     from engines.whisper.batching import Batcher
 
     key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
-    batcher = Batcher(model=None, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
-    queued, late, retried = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(3))
+    model = SimpleNamespace(frames_per_second=100)
+    batcher = Batcher(model=model, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
+    queued, late, retried, cut = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(4))
     with batcher._ready:
         batcher._queue.append(queued)
         batcher._running = 1
     batcher.close(timeout=1.0)
     batcher.submit(late)
     batcher._retry([retried])  # a batch that was decoding as it closed, back for another temperature
+    # One whose words stopped early as it closed: its rest is refused, and so is the chunk, not left waiting.
+    cut.future.set_running_or_notify_cancel()
+    batcher._read_rest(cut, ChunkResult(segments=[], attempt=Attempt([], -0.2, 0.0, 1.2, 0.0)), 10.0)
     assert batcher._take() == [] and not batcher._queue
-    for chunk in (queued, late, retried):
+    for chunk in (queued, late, retried, cut):
         with pytest.raises(CancelledError):
             chunk.future.result(timeout=0)
 

@@ -140,8 +140,6 @@ class Batcher:
         self.batches = 0
         """Batches decoded so far, and the chunks in them (for tests and metrics)."""
         self.batched_chunks = 0
-        self.passed_over = 0
-        """Chunks read again with timestamp tokens because their words passed over some of their speech."""
         self.stopped_early = 0
         """Chunks whose words stopped before their speech did, and whose rest was read on its own."""
         self._closed = False
@@ -300,9 +298,8 @@ class Batcher:
             if start is not None and _sure(result):
                 self._read_rest(chunk, result, start)
             else:
-                chunk.future.set_result(self._finished(chunk, result) if chunk.depth == 0 else result)
+                chunk.future.set_result(self._finished(chunk, result))
         if again:
-            self.passed_over += len(again)
             self._retry(again)
 
     def _find_languages(self, batch: list[Chunk], encoder_output: Any) -> None:
@@ -444,24 +441,24 @@ class Batcher:
     def _join(self, chunk: Chunk, result: ChunkResult, start: float, rest: Chunk) -> None:
         if chunk.abandoned or chunk.future.done():
             return
-        if not rest.future.cancelled() and (error := rest.future.exception()) is not None:
-            if not isinstance(error, CancelledError):
-                chunk.future.set_exception(error)
+        if (error := rest.future.exception()) is not None:  # a closing batcher refused it, say
+            chunk.future.set_exception(error)
             return
         segments = result.segments
-        read = None if rest.future.cancelled() else rest.future.result()
+        read = rest.future.result()
         # Read once, at the first temperature: what fails Whisper's checks there adds no words worth
         # having (speakers over each other, breathing) and is not worth six more decodings.
-        if read is not None and _sure(read):
+        if _sure(read):
             encode = self.tokenizer(chunk.key).encode
             segments = coverage.extended(segments, start, read.segments, read.attempt, encode)
         joined = ChunkResult(segments=segments, attempt=result.attempt)
-        chunk.future.set_result(self._finished(chunk, joined) if chunk.depth == 0 else joined)
+        chunk.future.set_result(self._finished(chunk, joined))
 
     @staticmethod
     def _finished(chunk: Chunk, result: ChunkResult) -> ChunkResult:
-        """The result to hand back: without the words' times where they were not asked for."""
-        if chunk.key.word_timestamps:
+        """The result to hand back: without the words' times where they were not asked for. A rest's
+        words stay for the chunk it belongs to, which is joined to it by them."""
+        if chunk.key.word_timestamps or chunk.depth > 0:
             return result
         segments = [{k: v for k, v in segment.items() if k != "words"} for segment in result.segments]
         return ChunkResult(segments=segments, attempt=result.attempt)
@@ -474,7 +471,7 @@ def _settle(chunk: Chunk) -> Attempt | None:
     """The decoding a chunk keeps after its latest attempt, or None when it goes round again:
     hotter after a failed attempt, or with timestamp tokens after an unsure one."""
     attempt = chunk.attempts[-1]
-    if chunk.timestamped and chunk.first is not None:
+    if chunk.first is not None:
         return attempt  # read again for the speech the first reading passed over: see `_better`
     if chunk.timestamped:
         return likeliest(chunk.attempts)  # the likelier of the two readings

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -144,7 +144,7 @@ class WhisperTranscriber:
                         return
                     pieces, chunk = pending.popleft()
                     restored = timeline.restored(chunk.future.result(), pieces, tokenizer.encode)
-                    yield from (s if options.word_timestamps else replace(s, words=None) for s in restored)
+                    yield from restored
             finally:
                 for _, chunk in pending:
                     chunk.abandon()
