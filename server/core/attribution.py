@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
@@ -14,16 +15,17 @@ NEAR_S = 1.0
 def attribute(segments: Iterable[Segment], turns: Sequence[SpeakerTurn]) -> list[Segment]:
     """Each word the speaker whose turns overlap it most; each segment cut into runs of one speaker
     (numbered anew), carrying that speaker. Segments without words are given whole."""
+    near = _Near(turns)
     result: list[Segment] = []
     previous: str | None = None
     for segment in segments:
         if not segment.words:
-            previous = speaker_at(turns, segment.start, segment.end) or previous
+            previous = near.speaker_at(segment.start, segment.end) or previous
             result.append(replace(segment, id=len(result), speaker=previous))
             continue
         words = []
         for word in segment.words:
-            previous = speaker_at(turns, word.start, word.end) or previous
+            previous = near.speaker_at(word.start, word.end) or previous
             words.append(replace(word, speaker=previous))
         for run in _runs(words):
             result.append(_piece(segment, run, len(result), whole=len(run) == len(words)))
@@ -44,6 +46,21 @@ def speaker_at(turns: Sequence[SpeakerTurn], start: float, end: float) -> str | 
         ((max(turn.start - middle, middle - turn.end), turn.speaker) for turn in turns), default=(NEAR_S, None)
     )
     return nearest if distance < NEAR_S else None
+
+
+class _Near:
+    """The turns by their start, so that a word is weighed against the few that can reach it, not
+    against every turn of hours of audio."""
+
+    def __init__(self, turns: Sequence[SpeakerTurn]) -> None:
+        self.turns = sorted(turns, key=lambda turn: turn.start)
+        self.starts = [turn.start for turn in self.turns]
+        self.reach = max((turn.end - turn.start for turn in self.turns), default=0.0) + NEAR_S
+        """A turn that starts this long before a word ends more than NEAR_S before it."""
+
+    def speaker_at(self, start: float, end: float) -> str | None:
+        low, high = bisect_left(self.starts, start - self.reach), bisect_right(self.starts, end + NEAR_S)
+        return speaker_at(self.turns[low:high], start, end)
 
 
 def _runs(words: list[Word]) -> list[list[Word]]:
