@@ -33,7 +33,10 @@ class Diarize:
         if spec is None:
             return None
         diarizer = await self.models.diarizer()
-        known = spec.known + await run_blocking(lambda: known_speakers(diarizer, spec.references))
+        if spec.references:
+            known = spec.known + await run_blocking(lambda: known_speakers(diarizer, spec.references))
+        else:
+            known = spec.known
         options = DiarizationOptions(
             num_speakers=spec.num_speakers,
             min_speakers=spec.min_speakers,
@@ -44,9 +47,10 @@ class Diarize:
 
         def work(audio: np.ndarray, info: TranscriptInfo, segments: Iterator[Segment]) -> Iterator[Segment]:
             # Speakers are known only once the whole recording is heard: the transcript waits for them.
-            heard = list(segments)
+            # Diarizing first lets it run while the batcher decodes the chunks `stream` already queued.
             with loader.in_use(diarizer):
                 diarization = diarizer.diarize(audio, options)
+            heard = list(segments)
             if spec.heard is not None:
                 spec.heard(diarization)
             yield from attribute(heard, diarization.turns)
