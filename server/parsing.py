@@ -16,6 +16,7 @@ from server.core.requests import SpeechRequest, TranscribeRequest
 from server.errors import ApiError, bad_request, invalid, missing, quoted
 from server.render import TRANSCRIPT_FORMATS, TranscriptView
 from server.speakers import diarize_request
+from server.speakers import flag as _bool
 from server.speakers import text_field as _field
 from server.uploads import Pace, Upload, UploadTooLarge, paced
 
@@ -86,17 +87,6 @@ def _float(value: str | None, name: str, default: float, low: float, high: float
     if not math.isfinite(number) or not low <= number <= high:
         raise invalid(name, f"'{name}' must be between {low} and {high}")
     return number
-
-
-def _bool(value: str | None, name: str) -> bool | None:
-    if value is None:
-        return None
-    lowered = value.lower()
-    if lowered in ("true", "1", "yes", "on"):
-        return True
-    if lowered in ("false", "0", "no", "off"):
-        return False
-    raise invalid(name, f"'{name}' must be true or false")
 
 
 def transcription_request(

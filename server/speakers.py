@@ -30,7 +30,7 @@ def diarize_request(
     A model name that diarizes (OpenAI's `gpt-4o-transcribe-diarize`) takes what OpenAI's takes:
     no prompt, no `verbose_json`, no timestamp granularities. `diarize=true` asks the same of any
     Whisper, with every format."""
-    wanted = _bool(text_field(form, "diarize"), "diarize")
+    wanted = bool(flag(text_field(form, "diarize"), "diarize"))
     names = _list(form, "known_speaker_names")
     references = _list(form, "known_speaker_references")
     chunking = _chunking(text_field(form, "chunking_strategy"))
@@ -83,12 +83,14 @@ def text_field(form: FormData, name: str) -> str | None:
     return value.strip() or None
 
 
-def _bool(value: str | None, name: str) -> bool:
+def flag(value: str | None, name: str) -> bool | None:
+    """A form field's true or false (true/false, 1/0, yes/no, on/off); None where it is absent."""
     if value is None:
-        return False
-    if value.lower() in ("true", "1", "yes", "on"):
+        return None
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes", "on"):
         return True
-    if value.lower() in ("false", "0", "no", "off"):
+    if lowered in ("false", "0", "no", "off"):
         return False
     raise invalid(name, f"'{name}' must be true or false")
 
