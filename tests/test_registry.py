@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import pytest
-from conftest import OPENAI_VOICES
+from conftest import OPENAI_VOICES, write_registry
 
-from engines.models.inventory import Installed
+from engines.models.inventory import Installed, inventory
 from engines.models.registry import RegistryError, parse_registry
 from engines.models.registry_files import load_registry
 from server.config import PROJECT_ROOT
@@ -132,3 +134,21 @@ def test_server_refuses_to_start_on_a_bad_registry(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "models.x.beam_size" in result.stderr
+
+
+def test_a_listed_piper_voice_shows_its_language_and_speakers_from_its_own_config(tmp_path: Path) -> None:
+    folder = tmp_path / "libritts"
+    folder.mkdir()
+    (folder / "voice.onnx").write_bytes(b"not a real model")
+    (folder / "voice.onnx.json").write_text(json.dumps({"language": {"code": "en_US"}, "num_speakers": 904}))
+    digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+    def add_voice(document: dict[str, object]) -> None:
+        voices = document["voices"]
+        assert isinstance(voices, dict)
+        voices["en_US-libritts_r-medium"] = {"source": {"path": str(folder), "sha256": digests}}
+
+    registry = load_registry(write_registry(tmp_path, add_voice))
+    listed = {item.name: item for item in inventory(registry, tmp_path / "cache")}
+    assert listed["en_US-libritts_r-medium"].languages == "en_US, 904 speakers"
+    assert listed["en_US-joe-medium"].languages == "en-us, male"  # the entry's own language, where it has one

@@ -71,7 +71,10 @@ def inventory(registry: Registry, cache_dir: Path) -> list[Item]:
         )
     for name, voice in registry.voices.items():
         check = voices[name]
-        language = voice.speaks or (_voice_language(check.path) if check.path else "-")
+        # The voice's own config says most (a Piper voice's speaker count); the entry speaks for the rest.
+        language = voice.language or (_voice_language(check.path) if check.path else "")
+        if language in ("", "?"):
+            language = voice.speaks or language or "-"
         language = f"{language}, {voice.gender}" if voice.gender else language
         items.append(
             Item(
