@@ -121,9 +121,9 @@ def test_japanese_text_is_normalised_before_its_phonemes() -> None:
     assert normalize("会議は10:30から、距離は2.5kmです。", "ja") == "会議は10時30分から、距離は2点五キロメートルです。"
 
 
-def test_the_japanese_voices_share_one_model(loader: ModelLoader, alpha: KokoroSynthesizer) -> None:
+def test_the_japanese_voices_share_one_model_and_front_end(loader: ModelLoader, alpha: KokoroSynthesizer) -> None:
     kumo = _voice(loader, "kokoro-jm_kumo")
-    assert kumo.model is alpha.model
+    assert kumo.model is alpha.model and kumo.phonemize is alpha.phonemize  # one model, one front end
     assert kumo.styles is not None and alpha.styles is not None and not np.array_equal(kumo.styles, alpha.styles)
     # One copy of the joined model on disk, linked into each voice's folder.
     cache = Settings.from_env().cache_dir / "assembled"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -61,13 +62,23 @@ FRONTENDS: dict[str, Callable[[], Frontend]] = {
 """The languages Kokoro voices speak here, by BCP 47 tag, each with how to make its front end."""
 
 
+_MADE: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
+_MADE_LOCK = threading.Lock()
+
+
 def frontend(language: str) -> Frontend:
-    """The front end for a voice of `language` (en-us, en-gb, ja; plain `en` is American)."""
+    """The front end for a voice of `language` (en-us, en-gb, ja; plain `en` is American). One per
+    language, whatever number of voices speak it (English's lexicons take about 94 MB), kept while
+    any voice holds it; each takes one caller at a time."""
     tag = language.lower().replace("_", "-")
     tag = {"en": "en-us", "ja-jp": "ja"}.get(tag, tag)
     if tag not in FRONTENDS:
         raise ValueError(f"no Kokoro front end for {language!r} here (known: {', '.join(FRONTENDS)})")
-    return FRONTENDS[tag]()
+    with _MADE_LOCK:
+        found: Frontend | None = _MADE.get(tag)
+        if found is None:
+            found = _MADE[tag] = FRONTENDS[tag]()
+        return found
 
 
 def bounded(phonemes: str, limit: int = MAX_UNITS) -> list[str]:
