@@ -13,7 +13,9 @@ from engines.audio.stretch import stretch
 from engines.base import Pauses, Piece, SpeechSettings, VoiceInfo
 from engines.kokoro.frontend import Frontend, bounded, frontend
 from engines.kokoro.model import SAMPLE_RATE, KokoroModel, read_styles, read_vocab, shared
+from engines.models.catalog import KOKORO_LANGUAGES
 from engines.text.pieces import plan
+from engines.text.scripts import primary
 
 MODEL_SPEEDS = (0.5, 2.0)
 """The speeds asked of the model itself, which sound the most natural; beyond them the audio is time-stretched
@@ -28,8 +30,6 @@ CALIBRATION = {
 its fastest length; a short one would measure the last two no better than 10 %."""
 SILENT = frozenset(';:,.!?—…"()“”«» ')
 """Phonemes that are punctuation or spacing: a piece of these alone says nothing and is dropped."""
-LANGUAGE_OF_STYLE = {"a": "en-us", "b": "en-gb", "j": "ja"}
-"""Kokoro's voices are named by language and gender first (af_bella, bm_george, jf_alpha)."""
 VOCAB_FILES = ("vocab.json", "tokenizer.json", "config.json")
 EDGES_S = (0.04, 0.15)
 """Silence to keep before and after a piece's speech at speed 1: Kokoro pads a piece with about 0.3 s
@@ -64,12 +64,12 @@ class KokoroSynthesizer:
         if vocab_file is None:
             raise FileNotFoundError(f"no phoneme vocabulary ({', '.join(VOCAB_FILES)}) in {folder}")
         model = shared(models[0], read_vocab(vocab_file), use_cuda)
-        language = language or LANGUAGE_OF_STYLE.get(style[:1], "")
+        language = language or KOKORO_LANGUAGES.get(style[:1], "")  # named af_bella, jf_alpha, …
         if not language:
             raise ValueError(f"the language of the Kokoro voice in {folder} is not given and not in its name")
         styles = None if model.distilled else read_styles(folder, style)
         voice = cls(model=model, styles=styles, phonemize=frontend(language), language=language)
-        calibration = voice.pieces(CALIBRATION[language.split("-")[0]], quick_start=False)[0].units
+        calibration = voice.pieces(CALIBRATION[primary(language)], quick_start=False)[0].units
         padded = voice.model.speak(voice.model.ids("".join(calibration)), styles, 1.0)
         lead, trail = _silent_edges(padded)
         voice.cut_s = (max(0.0, lead - EDGES_S[0]), max(0.0, trail - EDGES_S[1]))
