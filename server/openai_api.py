@@ -32,8 +32,7 @@ async def speech(request: Request) -> Response:
 async def list_models(request: Request) -> JSONResponse:
     """What can be used now: a model that is not installed is not listed (`GET /v1/models` lists all)."""
     core: Core = request.app.state.core
-    names = ((entry, (entry.slug, *entry.aliases, *entry.diarizing_aliases)) for entry in core.served.models())
-    data = [_model(slug, entry) for entry, slugs in names for slug in slugs]
+    data = [_model(name, entry) for entry in core.served.models() for name in entry.names]
     return JSONResponse({"object": "list", "data": data})
 
 

@@ -47,9 +47,7 @@ SHOULD_RETRY = {
 def document(settings: Settings, registry: Registry) -> dict[str, Any]:
     """The document for this server: its limits, and the model and voice names of its registry."""
     names = {
-        task: sorted(
-            n for e in registry.models.values() if e.task == task for n in (e.slug, *e.aliases, *e.diarizing_aliases)
-        )
+        task: sorted(n for e in registry.models.values() if e.task == task for n in e.names)
         for task in ("transcription", "synthesis")
     }
     voices = sorted({*registry.voice_map, *registry.voices})

@@ -88,6 +88,11 @@ class ModelEntry:
     """Names that resolve to this transcription model with speaker diarization switched on."""
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """Every name a request may give it: its slug, its aliases and its diarizing aliases."""
+        return (self.slug, *self.aliases, *self.diarizing_aliases)
+
+    @property
     def english_only(self) -> bool:
         """Whisper's English-only models are named so: tiny.en, small.en, distil-small.en."""
         return any(name.endswith(".en") for name in (self.slug, *self.aliases))

@@ -11,6 +11,7 @@ import unicodedata
 from collections.abc import Callable
 
 from engines.text.japanese import japanese
+from engines.text.scripts import primary
 
 # ---------------------------------------------------------------- every language
 
@@ -37,7 +38,7 @@ def normalize(text: str, language: str = "en", read_emoji: bool = False) -> str:
     text = _markup(text)
     text = _URL.sub(lambda m: _spoken_url(m.group(0)), text)
     text = _EMAIL.sub(lambda m: f"{_dotted(m.group(1))} at {_dotted(m.group(2))}", text)
-    spell = _LANGUAGES.get(language.lower().replace("_", "-").split("-")[0])
+    spell = _LANGUAGES.get(primary(language))
     if spell is not None:
         text = spell(text)
     # After the spelling-out, which reads symbols such as the degree sign.

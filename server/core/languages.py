@@ -19,7 +19,7 @@ def for_language(served: Served, mapping: VoiceMapping, asked: str, text: str, l
         if speaks and primary(speaks) == primary(language):
             return mapping
         gender = voice.gender if voice is not None else ""
-        found = _speaking(served, primary(language))
+        found = _speaking_any(served, frozenset({primary(language)}))
         if not found:
             spoken = sorted({primary(lang) for lang in _languages(served).values() if lang})
             raise bad_request(
@@ -58,10 +58,6 @@ def _languages(served: Served) -> dict[str, str]:
     return {name: served.registry.voices[name].speaks for name in sorted(served.installed.voices)}
 
 
-def _speaking(served: Served, language: str) -> list[str]:
-    """Installed voices that speak `language` (a primary tag), by name."""
-    return [name for name, spoken in _languages(served).items() if spoken and primary(spoken) == language]
-
-
 def _speaking_any(served: Served, languages: frozenset[str]) -> list[str]:
+    """Installed voices that speak one of `languages` (primary tags), by name."""
     return [name for name, spoken in _languages(served).items() if spoken and primary(spoken) in languages]
