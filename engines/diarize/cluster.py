@@ -32,7 +32,6 @@ def cluster(
     least: int = 1,
     most: int = 8,
     enough: int = 15,
-    same: float = SAME_SPEAKER,
 ) -> np.ndarray:
     """A speaker number for each of `prints` (rows L2-normalised), numbered in order of first appearance:
     `count` speakers when given, else between `least` and `most`. A group of prints is a speaker when it
@@ -51,7 +50,7 @@ def cluster(
     chosen = prints[sample]
     need = max(2.0, min(SPEAKER_SHARE * len(sample), enough * len(sample) / n))
     merges = _linkage(np.clip(chosen @ chosen.T, -1.0, 1.0))
-    groups = _groups(len(sample), merges, _level(merges, need, same, least, most))
+    groups = _groups(len(sample), merges, _level(merges, need, least, most))
     sizes = np.bincount(groups)
     speakers = max(least, min(most, int((sizes >= need).sum()), len(sizes)))
     kept = np.argsort(-sizes, kind="stable")[:speakers]
@@ -124,7 +123,7 @@ def _linkage(similarity: np.ndarray) -> list[tuple[int, int, float]]:
     return merges
 
 
-def _level(merges: list[tuple[int, int, float]], need: float, same: float, least: int, most: int) -> int:
+def _level(merges: list[tuple[int, int, float]], need: float, least: int, most: int) -> int:
     """How many merges to make: those of groups alike enough, or fewer or more so that between `least` and
     `most` groups of `need` prints or more remain, where some number of merges gives that."""
     n = len(merges) + 1
@@ -136,7 +135,7 @@ def _level(merges: list[tuple[int, int, float]], need: float, same: float, least
         parent[rb] = ra
         size[ra] += size[rb]
         big.append(big[-1] + (size[ra] >= need) - before)
-    at = next((i for i, (_, _, score) in enumerate(merges) if score < same), len(merges))
+    at = next((i for i, (_, _, score) in enumerate(merges) if score < SAME_SPEAKER), len(merges))
     if big[at] > most:
         return next(i for i in range(at, n) if big[i] <= most)
     if big[at] < least:

@@ -36,7 +36,6 @@ class SpeakerEncoder:
     projection_bias: np.ndarray
     bank: np.ndarray
     """The mel filterbank (40, 201)."""
-    window_s: float = WINDOW_FRAMES * HOP / SAMPLE_RATE
 
     @classmethod
     def load(cls, path: Path) -> SpeakerEncoder:
@@ -109,7 +108,6 @@ class SpeakerEncoder:
         """The last layer's hidden state after each sequence's own last frame; x is (time, batch, 40)."""
         steps, batch = x.shape[:2]
         ragged = bool((lengths != steps).any())
-        h = np.zeros((batch, HIDDEN), dtype=np.float32)
         for w_in, w_rec, bias in self.layers:
             # Every step's input projection at once, one matrix product; only the recurrence is per step.
             gates_in = (x.reshape(steps * batch, -1) @ w_in + bias).reshape(steps, batch, 4 * HIDDEN)
