@@ -124,7 +124,7 @@ def test_failed_decodings_fall_back_unless_whisper_doubts_there_is_speech() -> N
 
 
 def test_an_unsure_reading_is_read_again_with_timestamp_tokens_and_the_likelier_kept() -> None:
-    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+    key = DecodeKey(language="en", task="transcribe", prompt=None, beam_size=5)
 
     def chunk(*readings: Attempt) -> tuple[Chunk, list[Attempt | None]]:
         c = Chunk(features=np.zeros((80, 3000), np.float32), duration=2.0, key=key, temperatures=(0.0, 0.2, 0.4))
@@ -363,7 +363,7 @@ def test_requests_share_batches_and_each_gets_its_own_result(tiny: WhisperTransc
 def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: WhisperTranscriber) -> None:
     batcher = WhisperTranscriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
     features = pad_or_trim(tiny.model.feature_extractor(decode(clip_path(JFK)))[..., :-1])
-    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=1)
+    key = DecodeKey(language="en", task="transcribe", prompt=None, beam_size=1)
     leaving, staying = (Chunk(features=features, duration=11.0, key=key, temperatures=(0.0,)) for _ in range(2))
     batcher.submit(leaving)
     leaving.abandon()  # its request hung up while the chunk waited for company
@@ -375,18 +375,23 @@ def test_a_request_that_leaves_takes_its_chunks_out_of_the_queue(tiny: WhisperTr
 
 @models
 def test_chunks_that_cannot_share_a_batch_may_lie_between_those_that_can(tiny: WhisperTranscriber) -> None:
-    # Two requests' chunks interleaved in the queue, one of them asking for word times: the worker
-    # takes the first and third together, past the second, then the second alone.
+    # Two requests' chunks interleaved in the queue, one of them with a prompt: the worker takes the
+    # first and third together, past the second, then the second alone. Asking for word times alone
+    # (the fourth) does not keep a chunk out of a batch.
     batcher = WhisperTranscriber(model=tiny.model, batching=Batching(4, 1, wait_s=0.3)).batcher
     features = pad_or_trim(tiny.model.feature_extractor(decode(clip_path(JFK)))[..., :-1])
-    plain = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=1)
-    timed = replace(plain, word_timestamps=True)
-    chunks = [Chunk(features=features.copy(), duration=11.0, key=k, temperatures=(0.0,)) for k in (plain, timed, plain)]
+    plain = DecodeKey(language="en", task="transcribe", prompt=None, beam_size=1)
+    prompted = replace(plain, prompt="President Kennedy.")
+    chunks = [
+        Chunk(features=features.copy(), duration=11.0, key=k, temperatures=(0.0,), words=w)
+        for k, w in ((plain, False), (prompted, True), (plain, False), (plain, True))
+    ]
     batcher.submit(*chunks)
     results = [chunk.future.result(timeout=60) for chunk in chunks]
     assert all("ask not" in result.segments[0]["text"] for result in results)
     assert "words" in results[1].segments[0] and "words" not in results[0].segments[0]
-    assert (batcher.batches, batcher.batched_chunks) == (2, 3)
+    assert "words" in results[3].segments[0]
+    assert (batcher.batches, batcher.batched_chunks) == (2, 4)
 
 
 @models
@@ -418,7 +423,7 @@ def test_a_process_that_exits_while_a_batch_decodes_exits_cleanly() -> None:
 def test_a_closed_batcher_fails_what_is_queued_and_takes_nothing_more() -> None:
     from engines.whisper.batching import Batcher
 
-    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+    key = DecodeKey(language="en", task="transcribe", prompt=None, beam_size=5)
     model = SimpleNamespace(frames_per_second=100)
     batcher = Batcher(model=model, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
     queued, late, retried, cut = (Chunk(np.zeros((80, 3000), np.float32), 30.0, key, (0.0,)) for _ in range(4))
@@ -454,7 +459,7 @@ def test_noise_that_vad_lets_through_gives_nothing_quickly(
 def test_a_jobs_chunks_are_taken_after_every_requests_and_fill_its_batch() -> None:
     from engines.whisper.batching import Batcher
 
-    key = DecodeKey(language="en", task="transcribe", prompt=None, word_timestamps=False, beam_size=5)
+    key = DecodeKey(language="en", task="transcribe", prompt=None, beam_size=5)
     batcher = Batcher(model=None, batch_size=3, workers=1, wait_s=0.0)  # type: ignore[arg-type]
 
     def chunk(background: bool) -> Chunk:

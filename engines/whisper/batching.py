@@ -55,7 +55,6 @@ class DecodeKey:
     """None: detect it from the chunk's encoding, in the batch."""
     task: str
     prompt: str | None
-    word_timestamps: bool
     beam_size: int
 
 
@@ -97,6 +96,9 @@ class Chunk:
     background: bool = False
     """No one waits on it (a job's window): it is taken only when no other chunk waits, and it fills
     the rest of a batch."""
+    words: bool = False
+    """Its request asked for the words' times. Every chunk's words are timed (see `coverage`), so this
+    only decides whether they stay in its result: chunks that differ in it share a batch."""
     first: ChunkResult | None = None
     """Its reading as text alone, kept while it is read again with timestamp tokens because the
     words of that reading passed over some of its speech."""
@@ -458,7 +460,7 @@ class Batcher:
     def _finished(chunk: Chunk, result: ChunkResult) -> ChunkResult:
         """The result to hand back: without the words' times where they were not asked for. A rest's
         words stay for the chunk it belongs to, which is joined to it by them."""
-        if chunk.key.word_timestamps or chunk.depth > 0:
+        if chunk.words or chunk.depth > 0:
             return result
         segments = [{k: v for k, v in segment.items() if k != "words"} for segment in result.segments]
         return ChunkResult(segments=segments, attempt=result.attempt)

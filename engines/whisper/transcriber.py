@@ -96,7 +96,6 @@ class WhisperTranscriber:
             language=options.language if self.multilingual else "en",
             task=options.task,
             prompt=options.prompt or None,
-            word_timestamps=options.word_timestamps or options.sentence_segments,
             beam_size=self.beam_size,
         )
 
@@ -116,6 +115,7 @@ class WhisperTranscriber:
                     temperatures=temperatures,
                     follows=leader or (made[0][1] if made else None),
                     background=options.background,
+                    words=options.word_timestamps or options.sentence_segments,
                 )
                 made.append((pieces, chunk))
             self.batcher.submit(*(chunk for _, chunk in made))
