@@ -31,6 +31,8 @@ OUTPUT = {"rate": 24000, "width": 2, "channels": 1}
 """Speech goes out as the HTTP API's pcm: 24 kHz, 16-bit, mono."""
 WHISPER = Attribution(name="OpenAI Whisper, run by faster-whisper", url="https://github.com/SYSTRAN/faster-whisper")
 SENTENCE_END = (".", "!", "?", "\n")
+FULL_STOPS = ("。", "！", "？")
+"""Japanese (and Chinese) sentence ends: no space follows them."""
 
 
 @dataclass
@@ -332,8 +334,10 @@ class WyomingHandler(AsyncEventHandler):
             raise ApiError(400, "invalid_event", "synthesize-chunk without synthesize-start")
         self.pending_text += text
         # Whole sentences go out as soon as they are complete; the rest waits for more text.
-        cut = max(self.pending_text.rfind(end) for end in SENTENCE_END)
-        if cut >= 0 and self.pending_text[cut + 1 : cut + 2] in ("", " ", "\n"):
+        cut = max(self.pending_text.rfind(end) for end in (*SENTENCE_END, *FULL_STOPS))
+        if cut >= 0 and (
+            self.pending_text[cut] in FULL_STOPS or self.pending_text[cut + 1 : cut + 2] in ("", " ", "\n")
+        ):
             ready, self.pending_text = self.pending_text[: cut + 1], self.pending_text[cut + 1 :]
             if ready.strip():
                 await self._speak(ready, self.streaming_tts.voice, whole=False)

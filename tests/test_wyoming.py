@@ -203,6 +203,27 @@ def test_streaming_synthesis(wyoming: tuple[RunningServer, int]) -> None:
     assert 1.5 < len(audio) / 48000 < 8  # both sentences, once: the trailing `synthesize` was not spoken again
 
 
+def test_streamed_japanese_is_spoken_sentence_by_sentence(wyoming: tuple[RunningServer, int]) -> None:
+    # No space follows "。": the first sentence is spoken before the text stops.
+    async def audio_before_stop() -> bool:
+        async with AsyncTcpClient("127.0.0.1", wyoming[1]) as client:
+            await client.write_event(SynthesizeStart(voice=SynthesizeVoice(name="kokoro-jf_alpha")).event())
+            await client.write_event(SynthesizeChunk(text="駅までは歩いて十分です。今日は").event())
+            try:
+                async with asyncio.timeout(30):
+                    while (event := await client.read_event()) is not None and event.type != "audio-chunk":
+                        pass
+            except (TimeoutError, ConnectionError):  # nothing spoken before the idle limit closed it
+                return False
+            spoken = event is not None
+            await client.write_event(SynthesizeChunk(text="雨です。").event())
+            await client.write_event(SynthesizeStop().event())
+            await _until(client, "synthesize-stopped")
+            return spoken
+
+    assert asyncio.run(audio_before_stop())
+
+
 def test_errors_are_events_and_the_connection_stays_usable(wyoming: tuple[RunningServer, int]) -> None:
     async def run() -> list[Event]:
         async with AsyncTcpClient("127.0.0.1", wyoming[1]) as client:
