@@ -52,10 +52,11 @@ async def submit(request: Request) -> Response:
         if stream:
             raise invalid("stream", f"A job is not streamed; follow it with GET {PREFIX}/{{id}}")
         entry = await core.transcription.check(parsed)
-        speakers = await _speakers(core, parsed.diarization) if parsed.diarization else None
         file = form.get("file")
         assert isinstance(file, UploadFile)
         total = await run_blocking(functools.partial(_probe, file, settings.max_job_audio_seconds))
+        # After the cheap checks: making voice prints loads the diarizer and reads every clip.
+        speakers = await _speakers(core, parsed.diarization) if parsed.diarization else None
         # Every format can be asked of the result later, so the words are timed and the segments cut
         # at sentences, whatever the submission's own response_format.
         options = replace(parsed.options, word_timestamps=True, sentence_segments=True)
