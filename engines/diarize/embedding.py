@@ -64,21 +64,13 @@ class SpeakerEncoder:
         (1.6 s is what the encoder knows best). Each window is first brought up to -30 dBFS if quieter."""
         if not windows:
             return np.zeros((0, HIDDEN), dtype=np.float32)
-        mels = []
-        for window in windows:
-            if len(window) < MIN_SAMPLES:
-                raise ValueError(f"a window of {len(window)} samples is shorter than 0.5 s at 16 kHz")
-            # librosa's centred frames add one past the window's end; Resemblyzer's partials stop short of it.
-            mels.append(mel_power(_louder(window), self.bank)[: len(window) // HOP])
-        return self._prints(mels)
+        return self._prints([self._mel(window, "window") for window in windows])
 
     def embed_utterance(self, audio: np.ndarray) -> np.ndarray:
         """A reference clip's voice print (256,): the L2-normalised mean of its 1.6 s windows at 50 %
         overlap, the last one flush with the clip's end, as Resemblyzer's `embed_utterance` (without its
         silence trimming: give it speech)."""
-        if len(audio) < MIN_SAMPLES:
-            raise ValueError(f"a clip of {len(audio)} samples is shorter than 0.5 s at 16 kHz")
-        mel = mel_power(_louder(audio), self.bank)[: len(audio) // HOP]
+        mel = self._mel(audio, "clip")
         if len(mel) <= WINDOW_FRAMES:
             windows = [mel]
         else:
@@ -86,6 +78,13 @@ class SpeakerEncoder:
             starts = [*range(0, len(mel) - WINDOW_FRAMES, hop), len(mel) - WINDOW_FRAMES]
             windows = [mel[s : s + WINDOW_FRAMES] for s in starts]
         return _unit(self._prints(windows).mean(axis=0))
+
+    def _mel(self, audio: np.ndarray, what: str) -> np.ndarray:
+        """The mel spectrogram of speech brought up to -30 dBFS if quieter, at least 0.5 s of it."""
+        if len(audio) < MIN_SAMPLES:
+            raise ValueError(f"a {what} of {len(audio)} samples is shorter than 0.5 s at 16 kHz")
+        # librosa's centred frames add one past the audio's end; Resemblyzer's partials stop short of it.
+        return mel_power(_louder(audio), self.bank)[: len(audio) // HOP]
 
     def _prints(self, mels: list[np.ndarray]) -> np.ndarray:
         """Voice prints of mel spectrograms (frames, 40), batched by length so that the LSTM runs over
