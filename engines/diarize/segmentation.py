@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime
 
+from engines.onnx import session
+
 SAMPLE_RATE = 16000
 CHUNK = 10 * SAMPLE_RATE
 """The model hears 10 s at a time."""
@@ -47,14 +49,8 @@ class Segmentation:
 
     @classmethod
     def load(cls, path: Path, threads: int = 1) -> Segmentation:
-        """`threads` is onnxruntime's intra-op count: one keeps a request on one core, as the transcribers do.
-        (onnxruntime's telemetry is off: `engines/__init__.py` sets ORT_DISABLE_TELEMETRY before it loads.)"""
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        session = onnxruntime.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        return cls(session)
+        """`threads` is onnxruntime's intra-op count: one keeps a request on one core, as the transcribers do."""
+        return cls(session(path, threads=threads, quiet=True))
 
     def run(self, audio: np.ndarray) -> Frames:
         """Frames for 16 kHz mono float32 `audio` of any length (a recording under 10 s is padded with silence)."""

@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import onnxruntime
 
+from engines.onnx import session
+
 SAMPLE_RATE = 24000
 STYLE_SIZE = 256
 
@@ -33,13 +35,10 @@ class KokoroModel:
 
     @classmethod
     def load(cls, model: Path, vocab: dict[str, int], use_cuda: bool = False) -> KokoroModel:
-        options = onnxruntime.SessionOptions()
-        options.log_severity_level = 3
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
-        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
-        inputs = [i.name for i in session.get_inputs()]
+        loaded = session(model, use_cuda, quiet=True)
+        inputs = [i.name for i in loaded.get_inputs()]
         ids = next(name for name in ("ids", "tokens", "input_ids") if name in inputs)
-        return cls(session=session, vocab=vocab, distilled="style" not in inputs, ids_input=ids)
+        return cls(session=loaded, vocab=vocab, distilled="style" not in inputs, ids_input=ids)
 
     def ids(self, phonemes: str) -> list[int]:
         """Kokoro's ids of the phonemes it knows; others (stray symbols) are dropped."""

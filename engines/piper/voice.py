@@ -9,13 +9,13 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
-import onnxruntime
 from piper import PiperVoice, SynthesisConfig
 from piper.config import PiperConfig
 
 from engines.audio.levels import levelled, voice_gain
 from engines.audio.stretch import stretch
 from engines.base import Pauses, Piece, SpeechSettings, VoiceInfo
+from engines.onnx import session
 from engines.text.pieces import plan
 
 # espeak-ng keeps process-wide state; two threads phonemizing at once corrupt it.
@@ -42,10 +42,7 @@ class PiperSynthesizer:
         model = _find_onnx(path)
         config_path = Path(f"{model}.json")
         config = PiperConfig.from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-        options = onnxruntime.SessionOptions()
-        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if use_cuda else ["CPUExecutionProvider"]
-        session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=providers)
-        synthesizer = cls(voice=PiperVoice(config=config, session=session))
+        synthesizer = cls(voice=PiperVoice(config=config, session=session(model, use_cuda)))
         synthesizer.rounding_share = synthesizer._measure_rounding_share()
         synthesizer.gain = synthesizer._measure_gain()
         return synthesizer
